@@ -1,0 +1,62 @@
+# QEMU migration branch: a patch series on top of pinned upstream QEMU.
+# See README.md.  Every target installs and builds what it needs first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+S := scripts
+
+.PHONY: help deps fetch prepare build vanilla demo check check-qtests \
+	check-migration check-scripts export check-exported checkpatch \
+	clean distclean
+
+help:
+	@echo "make demo            set up everything, then migrate a test guest and verify its RAM"
+	@echo "make check           set up everything, then run the tests (CI runs this)"
+	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
+	@echo "make build           configure and build qemu/ in build/qemu"
+	@echo "make vanilla         build the same upstream without the series in build/vanilla"
+	@echo "make export          regenerate patches/ from the commits in qemu/"
+	@echo "make check-exported  fail if qemu/ holds work that patches/ lacks"
+	@echo "make checkpatch      run upstream checkpatch.pl over the series"
+
+deps:
+	@$(S)/install-deps.sh
+
+fetch: deps
+	@$(S)/fetch-upstream.sh >/dev/null
+
+prepare: fetch
+	@$(S)/prepare.sh
+
+build: prepare
+	@$(S)/build.sh patched
+
+vanilla: fetch
+	@$(S)/build.sh vanilla
+
+demo: build
+	@$(S)/demo.py
+
+check: build
+	@$(S)/run-checks.sh all
+
+check-qtests check-migration check-scripts: build
+	@$(S)/run-checks.sh $(@:check-%=%)
+
+export:
+	@$(S)/export.sh
+
+check-exported:
+	@$(S)/check-exported.sh
+
+checkpatch: prepare
+	@$(S)/checkpatch.sh
+
+clean:
+	rm -rf build
+
+# Keeps downloads/ (the verified tarball) but drops both generated trees,
+# after making sure qemu/ holds no unexported work.
+distclean: clean
+	@$(S)/check-exported.sh
+	rm -rf qemu vanilla

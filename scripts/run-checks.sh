@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Run the branch's test suites against build/qemu and print one TAP-like
+# line per case, then "N passed, N failed[, N skipped]" as the last line.
+#
+# Usage: run-checks.sh all|migration|qtests|scripts
+#   migration  upstream migration-test, quick set, one case per process
+#   qtests     our own qtests from tests/qtest/ (build/qemu/tests/branch)
+#   scripts    the series tools' round-trip tests (tests/scripts/)
+#
+# Environment: BUILD=patched|vanilla (default patched); CASE_TIMEOUT
+# seconds per case (default 600); MIGRATION_TEST_ARGS extra arguments
+# for migration-test's case listing (e.g. "--full").
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+suite=${1:-all}
+case ${BUILD:-patched} in
+patched) build=$top/build/qemu ;;
+vanilla) build=$top/build/vanilla ;;
+*) echo "run-checks: BUILD must be patched or vanilla" >&2; exit 2 ;;
+esac
+qemu=$build/qemu-system-x86_64
+timeout_s=${CASE_TIMEOUT:-600}
+results=$top/build/test-results/${BUILD:-patched}
+mkdir -p "$results"
+summary=$results/summary.tap
+: > "$summary"
+
+export QTEST_QEMU_BINARY=$qemu
+export PYTHON=$build/pyvenv/bin/python3
+export G_TEST_DBUS_DAEMON=/bin/true
+
+pass=0
+fail=0
+skip=0
+n=0
+
+# record STATUS NAME SECONDS [REASON]
+record() {
+    n=$((n + 1))
+    case $1 in
+    pass) pass=$((pass + 1)); line="ok $n $2 # ${3}s" ;;
+    skip) skip=$((skip + 1)); line="ok $n $2 # SKIP ${4:-} (${3}s)" ;;
+    *)    fail=$((fail + 1)); line="not ok $n $2 # ${3}s ${4:-}" ;;
+    esac
+    echo "$line"
+    echo "$line" >> "$summary"
+}
+
+# Run every case of a GLib test binary in a process of its own: a failing
+# case aborts the whole binary, and a hung one must not stop the others.
+run_gtest_binary() {
+    local bin=$1 label=$2 cases c start rc log status reason
+    cases=$("$bin" -l ${MIGRATION_TEST_ARGS:-} 2>/dev/null | grep '^/') || {
+        record fail "$label" 0 "(could not list cases)"
+        return
+    }
+    for c in $cases; do
+        log=$results/$label${c//\//_}.log
+        start=$(date +%s)
+        timeout -k 15 "$timeout_s" "$bin" --tap -k ${MIGRATION_TEST_ARGS:-} \
+            -p "$c" > "$log" 2>&1
+        rc=$?
+        status=fail
+        reason=""
+        if [ $rc = 0 ]; then
+            if grep -q '^ok .* # SKIP' "$log"; then
+                status=skip
+                reason=$(grep -m1 '^ok .* # SKIP' "$log" | sed 's/.*# SKIP *//')
+            elif grep -q '^ok ' "$log"; then
+                status=pass
+            else
+                reason="(no result: case not run)"
+            fi
+        elif [ $rc = 124 ] || [ $rc = 137 ]; then
+            reason="(timed out after ${timeout_s}s)"
+        else
+            reason="(exit $rc, log: ${log#"$top"/})"
+        fi
+        record $status "$label$c" $(($(date +%s) - start)) "$reason"
+    done
+}
+
+accel_banner() {
+    if echo quit | timeout 30 "$qemu" -accel kvm -machine none -nodefaults \
+            -display none -monitor stdio >/dev/null 2>&1; then
+        echo "# accelerator: kvm ($(uname -r); /dev/kvm usable)"
+    else
+        echo "# accelerator: tcg (no usable /dev/kvm)"
+    fi
+    echo "# qemu: $("$qemu" --version | head -1)"
+}
+
+run_migration() {
+    run_gtest_binary "$build/tests/qtest/migration-test" migration-test
+}
+
+run_qtests() {
+    local t
+    for t in "$build"/tests/branch/*-test; do
+        [ -x "$t" ] || continue
+        run_gtest_binary "$t" "$(basename "$t")"
+    done
+}
+
+run_scripts() {
+    local t log start rc
+    for t in "$top"/tests/scripts/test-*.sh; do
+        log=$results/$(basename "$t" .sh).log
+        start=$(date +%s)
+        timeout -k 15 "$timeout_s" bash "$t" > "$log" 2>&1
+        rc=$?
+        # Each script prints TAP; count its cases.
+        while read -r line; do
+            case $line in
+            "ok "*) record pass "$(basename "$t" .sh): ${line#ok * - }" 0 ;;
+            "not ok "*) record fail "$(basename "$t" .sh): ${line#not ok * - }" 0 ;;
+            esac
+        done < "$log"
+        if [ $rc != 0 ] && ! grep -q '^not ok' "$log"; then
+            record fail "$(basename "$t" .sh)" $(($(date +%s) - start)) \
+                "(exit $rc, log: ${log#"$top"/})"
+        fi
+    done
+}
+
+accel_banner | tee -a "$summary"
+case $suite in
+all)
+    run_scripts
+    run_qtests
+    run_migration
+    ;;
+migration) run_migration ;;
+qtests) run_qtests ;;
+scripts) run_scripts ;;
+*) echo "run-checks: unknown suite $suite" >&2; exit 2 ;;
+esac
+
+tail="$pass passed, $fail failed"
+[ $skip -gt 0 ] && tail="$tail, $skip skipped"
+echo "# results: ${summary#"$top"/}"
+echo "$tail"
+[ $fail = 0 ]
