@@ -50,6 +50,8 @@ fi
 
 tmp=$(mktemp -d "$dl/apt.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# apt downloads as the unprivileged _apt user where it can.
+chmod 755 "$tmp"
 echo "fetch-upstream: apt-get source --download-only $UPSTREAM_SRCPKG=$UPSTREAM_DEBVER" >&2
 if ! (cd "$tmp" && apt-get source -qq --download-only \
         "$UPSTREAM_SRCPKG=$UPSTREAM_DEBVER" >&2); then

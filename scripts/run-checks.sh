@@ -59,8 +59,10 @@ run_gtest_binary() {
     for c in $cases; do
         log=$results/$label${c//\//_}.log
         start=$(date +%s)
-        timeout -k 15 "$timeout_s" "$bin" --tap -k ${MIGRATION_TEST_ARGS:-} \
-            -p "$c" > "$log" 2>&1
+        # Like meson's test runner: from the build directory, which links
+        # scripts/ (analyze-migration.py) and qemu-img.
+        (cd "$build" && timeout -k 15 "$timeout_s" "$bin" --tap -k \
+            ${MIGRATION_TEST_ARGS:-} -p "$c") > "$log" 2>&1
         rc=$?
         status=fail
         reason=""
