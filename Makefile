@@ -28,7 +28,8 @@ fetch: deps
 prepare: fetch
 	@$(S)/prepare.sh
 
-build: prepare
+build: fetch
+	@$(S)/prepare.sh --allow-unexported
 	@$(S)/build.sh patched
 
 vanilla: fetch

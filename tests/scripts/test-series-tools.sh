@@ -83,6 +83,11 @@ expect_fail "check-exported catches an unexported commit" \
     "migration: test commit" "$S/check-exported.sh"
 expect_fail "prepare refuses to drop an unexported commit" "export it first" \
     "$S/prepare.sh"
+head=$(git -C "$QEMU_DIR" rev-parse HEAD)
+expect "the build's prepare keeps unexported work and goes on" \
+    "$S/prepare.sh" --allow-unexported
+[ "$(git -C "$QEMU_DIR" rev-parse HEAD)" = "$head" ]
+ok $? "unexported work is left in place"
 
 expect "export writes the new commit" "$S/export.sh"
 [ "$(grep -c . "$PATCH_DIR/series")" = $((npatches + 1)) ] &&
