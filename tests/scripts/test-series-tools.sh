@@ -8,6 +8,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 S=$top/scripts
 . "$S/upstream.conf"
 
+# No background 'git gc --auto' that would outlive the test and race
+# with the clean-up.
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=gc.autoDetach GIT_CONFIG_VALUE_0=false
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export QEMU_DIR=$work/qemu PATCH_DIR=$work/patches
