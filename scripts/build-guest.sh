@@ -26,28 +26,37 @@ flock 9
 
 say() { echo "build-guest: $*" >&2; }
 
-# The kernel image package that the metapackage depends on, "" if apt
-# does not know the metapackage.
+# "PACKAGE VERSION" of the kernel image that the metapackage depends on
+# (it pins the version with "="), "" if apt does not know the metapackage.
 image_pkg() {
     apt-cache show --no-all-versions "$meta" 2>/dev/null |
-        sed -nE 's/^Depends:[[:space:]]*(linux-image-[^[:space:],]+).*/\1/p' |
+        sed -nE 's/^Depends:[[:space:]]*(linux-image-[^[:space:],]+)[[:space:]]*\(=[[:space:]]*([^)[:space:]]+)\).*/\1 \2/p' |
         head -n1
 }
 
+# The SHA256 that apt's lists give for PACKAGE=VERSION.
+pkg_sha256() {
+    apt-cache show "$1=$2" 2>/dev/null | sed -nE 's/^SHA256:[[:space:]]*//p' |
+        head -n1
+}
+
+sha256() { sha256sum < "$1" | cut -d' ' -f1; }
+
+# Path of the kernel package to use, downloaded if needed.
 kernel_deb() {
-    local pkg info ver sha deb tmp f
+    local pv pkg ver sha deb tmp f
 
     if [ -n "${KERNEL_DEB:-}" ]; then
         echo "$KERNEL_DEB"
         return
     fi
-    pkg=$(image_pkg)
-    if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+    pv=$(image_pkg)
+    if [ -z "$pv" ] && [ "$(id -u)" = 0 ]; then
         say "$meta unknown to apt; apt-get update"
         apt-get update -qq >&2
-        pkg=$(image_pkg)
+        pv=$(image_pkg)
     fi
-    if [ -z "$pkg" ]; then
+    if [ -z "$pv" ]; then
         # No apt lists: fall back on a package downloaded before.
         deb=$(find "$dl" -maxdepth 1 -name 'linux-image-*-cloud-amd64_*.deb' |
               sort -V | tail -n1)
@@ -59,53 +68,64 @@ kernel_deb() {
         say "cannot resolve $meta with apt-cache"
         exit 1
     fi
-    info=$(apt-cache show --no-all-versions "$pkg")
-    ver=$(sed -nE 's/^Version:[[:space:]]*//p' <<<"$info")
-    sha=$(sed -nE 's/^SHA256:[[:space:]]*//p' <<<"$info")
+    read -r pkg ver <<<"$pv"
     # apt-get download names the file with the epoch colon escaped.
     deb=$dl/${pkg}_${ver//:/%3a}_amd64.deb
-    if [ -f "$deb" ] && [ "$(sha256sum < "$deb" | cut -d' ' -f1)" = "$sha" ]; then
-        echo "$deb"
-        return
+    if [ -f "$deb" ]; then
+        # Checked when it was unpacked, or check it now.
+        if [ "$(cat "$out/vmlinuz.from" 2>/dev/null)" = "$(deb_stamp "$deb")" ] ||
+           [ "$(sha256 "$deb")" = "$(pkg_sha256 "$pkg" "$ver")" ]; then
+            echo "$deb"
+            return
+        fi
+        say "${deb#"$top"/}: sha256 mismatch, downloading again"
     fi
+    sha=$(pkg_sha256 "$pkg" "$ver")
     say "apt-get download $pkg=$ver"
-    # apt downloads as the unprivileged _apt user, who may not be able to
-    # reach downloads/; use a directory of its own under /tmp.
+    # apt downloads as the unprivileged _apt user where it can: give it a
+    # directory of its own under /tmp.
     tmp=$(mktemp -d)
     chmod 755 "$tmp"
+    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+        chown _apt "$tmp"
+    fi
     if ! (cd "$tmp" && apt-get download -qq "$pkg=$ver" >&2); then
         rm -rf "$tmp"
         say "apt-get download $pkg=$ver failed"
         exit 1
     fi
     f=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n1)
-    if [ -z "$f" ] || [ "$(sha256sum < "$f" | cut -d' ' -f1)" != "$sha" ]; then
+    if [ -z "$f" ] || [ -z "$sha" ] || [ "$(sha256 "$f")" != "$sha" ]; then
         rm -rf "$tmp"
         say "$pkg $ver: missing or sha256 mismatch"
         exit 1
     fi
-    mv "$f" "$deb"
+    cp "$f" "$deb.tmp"
+    mv "$deb.tmp" "$deb"
     rm -rf "$tmp"
     echo "$deb"
 }
 
+deb_stamp() { echo "$(basename "$1") $(stat -c %s "$1")"; }
+
 # --- kernel ---
 deb=$(kernel_deb)
-stamp="$(basename "$deb") $(stat -c %s "$deb")"
+stamp=$(deb_stamp "$deb")
 if [ ! -f "$out/vmlinuz" ] || [ "$(cat "$out/vmlinuz.from" 2>/dev/null)" != "$stamp" ]; then
     say "kernel from $(basename "$deb")"
     tmp=$(mktemp -d "$out/kernel.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
     dpkg-deb --fsys-tarfile "$deb" |
         tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
     set -- "$tmp"/boot/vmlinuz-*
     if [ $# != 1 ] || [ ! -f "$1" ]; then
-        rm -rf "$tmp"
         say "$(basename "$deb") holds no single boot/vmlinuz-*"
         exit 1
     fi
     mv "$1" "$out/vmlinuz"
     echo "$stamp" > "$out/vmlinuz.from"
     rm -rf "$tmp"
+    trap - EXIT
 fi
 
 # --- /init ---
@@ -125,7 +145,7 @@ fi
 # --- initramfs ---
 img=$out/initramfs.cpio.gz
 if [ ! -f "$img" ] || [ "$out/init" -nt "$img" ] ||
-   [ "$here/mkcpio.py" -nt "$img" ] || [ "$0" -nt "$img" ]; then
+   [ "$here/mkcpio.py" -nt "$img" ] || [ "$here/build-guest.sh" -nt "$img" ]; then
     say "initramfs ${img#"$top"/}"
     "$here/mkcpio.py" --gzip "$img" <<LIST
 dir  /dev 0755

@@ -265,13 +265,41 @@ static void setup_console(void)
     }
 }
 
+/*
+ * Parse the whole of @s as an unsigned number: decimal, or hexadecimal
+ * with a 0x prefix when @base is 0.  False on junk or overflow.
+ */
 static bool parse_u64(const char *s, uint64_t *v, int base)
 {
-    char *end;
+    unsigned radix = 10;
+    uint64_t x = 0;
 
-    errno = 0;
-    *v = strtoull(s, &end, base);
-    return !errno && end != s && !*end && *s != '-';
+    if (base == 0 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        radix = 16;
+        s += 2;
+    }
+    if (!*s) {
+        return false;
+    }
+    for (; *s; s++) {
+        unsigned d;
+
+        if (*s >= '0' && *s <= '9') {
+            d = (unsigned)(*s - '0');
+        } else if (radix == 16 && *s >= 'a' && *s <= 'f') {
+            d = (unsigned)(*s - 'a' + 10);
+        } else if (radix == 16 && *s >= 'A' && *s <= 'F') {
+            d = (unsigned)(*s - 'A' + 10);
+        } else {
+            return false;
+        }
+        if (x > (UINT64_MAX - d) / radix) {
+            return false;
+        }
+        x = x * radix + d;
+    }
+    *v = x;
+    return true;
 }
 
 static void parse_param(const char *key, const char *val)
@@ -375,6 +403,7 @@ static void parse_cmdline(void)
 /* A field of /proc/meminfo, in bytes; 0 if not found. */
 static uint64_t meminfo(const char *field)
 {
+    uint64_t kib;
     char buf[4096];
     char *p;
     ssize_t n;
@@ -394,7 +423,11 @@ static uint64_t meminfo(const char *field)
     if (!p) {
         return 0;
     }
-    return strtoull(p + strlen(field), NULL, 10) * 1024;
+    for (p += strlen(field); *p == ' '; p++) {
+        continue;
+    }
+    p[strspn(p, "0123456789")] = 0;
+    return parse_u64(p, &kib, 10) ? kib * 1024 : 0;
 }
 
 static void clock_info(void)
@@ -499,13 +532,15 @@ static void alloc_area(void)
     locked = mlock(area, size) == 0 && mlock(gens, gsize) == 0;
     if (!locked) {
         /* Populate by hand: the fill may be off. */
+        volatile uint8_t *a = area; /* each store must happen */
+        volatile uint8_t *g = (uint8_t *)gens; /* each store must happen */
         uint64_t i;
 
         for (i = 0; i < size; i += PAGEFMT_PAGE_SIZE) {
-            ((volatile uint8_t *)area)[i] = 0;
+            a[i] = 0;
         }
         for (i = 0; i < gsize; i += PAGEFMT_PAGE_SIZE) {
-            ((volatile uint8_t *)gens)[i] = 0;
+            g[i] = 0;
         }
     }
     out("ALLOC mib=%" PRIu64 " pages=%" PRIu64 " ms=%" PRIu64
@@ -555,8 +590,10 @@ static void hb_run(uint64_t now)
     }
 }
 
-/* End of a work slice that starts now: at most SLICE_NS, and no later
- * than the next heartbeat.  Prints a heartbeat that is due. */
+/*
+ * End of a work slice that starts now: at most SLICE_NS, and no later
+ * than the next heartbeat.  Prints a heartbeat that is due.
+ */
 static uint64_t slice_deadline(void)
 {
     uint64_t now = now_ns();
@@ -642,14 +679,11 @@ static void dirty_report(void)
     dirty.rep_pages = 0;
 }
 
-/* When the next page rewrite is due, batched to at least 1 ms ahead. */
-static uint64_t dirty_next(uint64_t now)
+/* When the next page rewrite is due. */
+static uint64_t dirty_next(void)
 {
-    uint64_t due;
-
-    due = dirty.t0 + (uint64_t)((double)(dirty.done + 1) * NS_PER_S /
-                                dirty_pps());
-    return MAX(due, now + NS_PER_MS);
+    return dirty.t0 + (uint64_t)((double)(dirty.done + 1) * NS_PER_S /
+                                 dirty_pps());
 }
 
 /* ---- verification ---- */
@@ -742,8 +776,10 @@ static void perm_init(struct perm *p, uint64_t n)
     }
 }
 
-/* Each round is a bijection of [0, mask]; walk the cycle back into
- * [0, n). */
+/*
+ * Each round is a bijection of [0, mask]; walk the cycle back into
+ * [0, n).
+ */
 static uint64_t perm_get(const struct perm *p, uint64_t x)
 {
     unsigned r;
@@ -837,8 +873,8 @@ static void touch_step(uint64_t deadline)
 {
     while (tch.done < tch.n) {
         uint64_t i = perm_get(&tch.perm, tch.done);
-        volatile struct pagefmt_hdr *h =
-            (volatile struct pagefmt_hdr *)page(i);
+        /* volatile: the timed access must happen between the clocks */
+        volatile struct pagefmt_hdr *h = (void *)page(i);
         uint64_t t0, t1;
 
         if (tch.write) {
@@ -1007,7 +1043,14 @@ static void idle_wait(void)
         wake = MIN(wake, hb.next);
     }
     if (dirty.rate > 0) {
-        wake = MIN(wake, dirty_next(now));
+        uint64_t due = dirty_next();
+
+        if (due <= now) {
+            /* Behind: no sleep. */
+            return;
+        }
+        /* Batch rewrites: sleep at least 1 ms. */
+        wake = MIN(wake, MAX(due, now + NS_PER_MS));
         wake = MIN(wake, dirty.rep_t0 + NS_PER_S);
     }
     if (wake <= now) {
