@@ -5,9 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 S := scripts
 
-.PHONY: help deps fetch prepare build vanilla demo check check-qtests \
+.PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
 	check-migration check-scripts export check-exported checkpatch \
-	clean distclean
+	bench bench-quick clean distclean
 
 help:
 	@echo "make demo            set up everything, then migrate a test guest and verify its RAM"
@@ -15,6 +15,8 @@ help:
 	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
 	@echo "make build           configure and build qemu/ in build/qemu"
 	@echo "make vanilla         build the same upstream without the series in build/vanilla"
+	@echo "make bench           A/B benchmark, vanilla vs branch (about 20 min; bench/README.md)"
+	@echo "make bench-quick     the same, small and short (about 3 min)"
 	@echo "make export          regenerate patches/ from the commits in qemu/"
 	@echo "make check-exported  fail if qemu/ holds work that patches/ lacks"
 	@echo "make checkpatch      run upstream checkpatch.pl over the series"
@@ -35,8 +37,19 @@ build: fetch
 vanilla: fetch
 	@$(S)/build.sh vanilla
 
+guest: deps
+	@$(S)/build-guest.sh
+	@$(S)/build-bare-guest.sh
+
 demo: build
 	@$(S)/demo.py
+
+# BENCH_ARGS: e.g. --reps 7 --scale 0.5 --only precopy-paused,live-dirty
+bench: build vanilla guest
+	@$(S)/bench.py --no-build $(BENCH_ARGS)
+
+bench-quick: build vanilla guest
+	@$(S)/bench.py --no-build --quick $(BENCH_ARGS)
 
 check: build
 	@$(S)/run-checks.sh all

@@ -13,6 +13,7 @@ base_pkgs=(
     python3 python3-venv python3-distlib python3-setuptools
     libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev
     libgnutls28-dev
+    python3-matplotlib
     seabios ipxe-qemu qemu-system-data
 )
 # Packages that bookworm is too old for: taken from bookworm-backports.

@@ -32,6 +32,13 @@ BOOTBLOCK_MEM_START = 1 << 20
 BOOTBLOCK_MEM_END = 100 << 20
 PAGE_SIZE = 4096
 
+# Under KVM, SeaBIOS registers a kvmclock page in its data area (0xe8c20),
+# and KVM itself rewrites that page on the destination when it restores
+# the clock: correct, but not something the RAM engine sent.  Without the
+# kvmclock CPUID bit the firmware leaves it alone and the RAM of a paused
+# migration can be compared byte for byte.
+CPU_FOR_RAM_COMPARE = ['-cpu', 'qemu64,kvmclock=off']
+
 
 def usable_kvm(binary):
     """True when this QEMU can open a KVM VM on this host."""

@@ -1,0 +1,530 @@
+#!/usr/bin/python3
+"""A/B migration benchmark: vanilla QEMU 10.2.2 and the branch, one run.
+
+For every scenario the two builds run interleaved (warm-up first, then
+repetitions in alternating order), on the same guest.  A guest is filled
+once per scenario and then handed along a chain of migrations:
+
+    vanilla -> vanilla (measured) -> branch (hand-over) -> branch (measured)
+    -> vanilla (hand-over) -> ...
+
+so the fill is paid once and every measured migration starts from a
+source whose memory is warm.  The hand-overs cross the two builds and
+are recorded too (they prove wire compatibility); they are never part
+of a ratio.  See bench/README.md for the scenarios and the metrics.
+
+Usage: bench.py [--quick] [--reps N] [--scale F] [--only NAME,...]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench_report
+import miglib
+from guestcon import GuestConsole
+
+TOP = miglib.TOP
+GUEST_DIR = os.path.join(TOP, 'build', 'guest')
+RESULTS = os.path.join(TOP, 'bench', 'results')
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+MIB = 1 << 20
+UNLIMITED = 1 << 50     # bytes/s
+
+
+def pick_guest(guest, accel):
+    """(guest kind, accelerator): the Linux guest under KVM on VMX/SVM
+    hosts; on a KVM-PVM host, where a stock kernel does not boot under
+    KVM, our bare-metal guest under KVM; the Linux guest under TCG when
+    there is no usable KVM."""
+    kvm = miglib.usable_kvm(miglib.BUILDS['patched'])
+    pvm = os.path.exists('/sys/module/kvm_pvm')
+    if accel is None:
+        accel = 'kvm' if kvm else 'tcg'
+    if guest is None:
+        guest = 'bare' if accel == 'kvm' and pvm else 'linux'
+    return guest, accel
+
+
+class Scenario:
+    """One benchmark scenario.
+
+    mode: 'socket' (live migration over a unix socket) or 'file'
+    (mapped-ram save, then restore).  paused: the guest is stopped
+    during the migration.  backend: 'file' (shared file on /dev/shm, so
+    RAM can be byte-compared) or 'anon'."""
+
+    def __init__(self, name, title, ram_mib, area_mib, **kw):
+        self.name = name
+        self.title = title
+        self.ram_mib = ram_mib
+        self.area_mib = area_mib
+        self.mode = kw.get('mode', 'socket')
+        self.paused = kw.get('paused', False)
+        self.backend = kw.get('backend', 'file' if self.paused else 'anon')
+        self.caps = kw.get('caps', {})
+        self.params = kw.get('params', {})
+        self.dirty = kw.get('dirty', 0)           # MB/s
+        self.hot_mib = kw.get('hot_mib', 0)
+        self.postcopy = kw.get('postcopy', False)
+        self.touch = kw.get('touch', 0)
+        self.direct_io = kw.get('direct_io', False)
+        self.fill = kw.get('fill', True)
+
+    def scaled(self, f):
+        s = Scenario.__new__(Scenario)
+        s.__dict__.update(self.__dict__)
+        s.ram_mib = max(512, int(self.ram_mib * f))
+        # The guest kernel needs about 130 MiB of its own.
+        s.area_mib = max(64, min(int(self.area_mib * f), s.ram_mib - 192))
+        s.hot_mib = min(s.area_mib, int(self.hot_mib * f)) \
+            if self.hot_mib else 0
+        return s
+
+
+MULTIFD = {'multifd': True}
+MULTIFD_PARAMS = {'multifd-channels': 2, 'multifd-compression': 'none'}
+
+
+def scenarios():
+    # 4 GiB guests leave about 3.8 GiB to the test area.
+    return [
+        Scenario('precopy-paused', 'precopy, 4 GiB random, paused',
+                 4096, 3840, paused=True),
+        Scenario('precopy-live-idle', 'precopy, 4 GiB random, live idle',
+                 4096, 3840),
+        Scenario('multifd-paused', 'multifd x2 none, 4 GiB random, paused',
+                 4096, 3840, paused=True, caps=MULTIFD,
+                 params=MULTIFD_PARAMS),
+        Scenario('multifd-zstd-paused',
+                 'multifd x2 zstd, 4 GiB random, paused',
+                 4096, 3840, paused=True, caps=MULTIFD,
+                 params=dict(MULTIFD_PARAMS, **{'multifd-compression':
+                                                'zstd'})),
+        Scenario('live-dirty', 'live, 1 GiB hot set at 200 MB/s, '
+                 'downtime-limit 50 ms', 4096, 3840, dirty=200,
+                 hot_mib=1024, params={'downtime-limit': 50}),
+        Scenario('postcopy', 'postcopy, guest touching pages',
+                 4096, 3840, postcopy=True, touch=20000,
+                 caps={'postcopy-ram': True, 'postcopy-blocktime': True}),
+        Scenario('postcopy-preempt', 'postcopy-preempt, guest touching '
+                 'pages', 4096, 3840, postcopy=True, touch=20000,
+                 caps={'postcopy-ram': True, 'postcopy-blocktime': True,
+                       'postcopy-preempt': True}),
+        Scenario('mapped-ram', 'mapped-ram save + restore',
+                 4096, 3840, mode='file', paused=True,
+                 caps={'mapped-ram': True}),
+        Scenario('mapped-ram-multifd',
+                 'mapped-ram + multifd x2 save + restore', 4096, 3840,
+                 mode='file', paused=True,
+                 caps={'mapped-ram': True, 'multifd': True},
+                 params={'multifd-channels': 2}),
+        Scenario('mapped-ram-dio',
+                 'mapped-ram + multifd x2 + direct-io save + restore',
+                 4096, 3840, mode='file', paused=True, direct_io=True,
+                 caps={'mapped-ram': True, 'multifd': True},
+                 params={'multifd-channels': 2, 'direct-io': True}),
+        Scenario('idle-zero', 'idle 8 GiB guest, mostly zero',
+                 8192, 64, fill=True),
+    ]
+
+
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Guest:
+    """One QEMU process running the test guest."""
+
+    def __init__(self, bench, build, tag, incoming=False, backend='anon'):
+        self.bench = bench
+        self.build = build
+        sc = bench.scenario
+        self.ram_path = None
+        if backend == 'file':
+            self.ram_path = os.path.join(bench.shm, f'{tag}.ram')
+            mem = (f'memory-backend-file,id=ram0,size={sc.ram_mib}M,'
+                   f'mem-path={self.ram_path},share=on')
+        else:
+            mem = f'memory-backend-ram,id=ram0,size={sc.ram_mib}M'
+        self.backend = backend
+        args = bench.guest_args() + [
+            '-machine', 'pc,memory-backend=ram0', '-m', f'{sc.ram_mib}M',
+            '-object', mem]
+        if incoming:
+            args += ['-incoming', 'defer']
+        self.vm = miglib.QEMUMachine(miglib.BUILDS[build], args=args,
+                                     name=tag, base_temp_dir=bench.tmp,
+                                     log_dir=bench.tmp)
+        self.vm.set_console()
+        self.vm.launch()
+        self.pid = self.vm.get_pid()
+        self.con = GuestConsole(self.vm.console_socket, tag)
+
+    def cpu(self):
+        return cpu_seconds(self.pid)
+
+    def set_caps(self, caps, params):
+        if caps:
+            self.vm.cmd('migrate-set-capabilities', capabilities=[
+                {'capability': k, 'state': v} for k, v in caps.items()])
+        # No bandwidth cap, as libvirt sets it: upstream's default of
+        # 128 MiB/s would make every build look the same.
+        params = dict({'max-bandwidth': UNLIMITED}, **params)
+        self.vm.cmd('migrate-set-parameters', args_dict=params)
+
+    def status(self):
+        return self.vm.cmd('query-status')['status']
+
+    def close(self):
+        try:
+            self.vm.shutdown(timeout=10)
+        except Exception:  # pylint: disable=broad-except
+            self.vm.kill()
+        if self.ram_path and os.path.exists(self.ram_path):
+            os.unlink(self.ram_path)
+
+
+def wait_status(vm, want, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while vm.cmd('query-status')['status'] not in want:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'VM not {want} after {timeout} s')
+        time.sleep(0.01)
+
+
+def ram_diff(a, b):
+    """Guest addresses of the pages that differ between two RAM files."""
+    if subprocess.run(['cmp', '-s', a, b], check=False).returncode == 0:
+        return []
+    return miglib.compare_ram_files(a, b)[1]
+
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.tmp = tempfile.mkdtemp(prefix='bench-', dir=os.path.join(
+            TOP, 'build'))
+        self.shm = tempfile.mkdtemp(prefix='bench-', dir='/dev/shm')
+        self.samples = []
+        self.scenario = None
+        self.guest_kind, self.accel = pick_guest(opts.guest, opts.accel)
+
+    def cleanup(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.shm, ignore_errors=True)
+
+    # -- the guest ---------------------------------------------------------
+
+    def guest_args(self):
+        sc = self.scenario
+        append = f'guest.mib={sc.area_mib} guest.hb=5 guest.seed=1'
+        if sc.dirty:
+            append += f' guest.dirty=0 guest.hot={sc.hot_mib}'
+        args = ['-accel', self.accel, '-nodefaults', '-no-reboot']
+        args += miglib.CPU_FOR_RAM_COMPARE
+        if self.guest_kind == 'bare':
+            return args + ['-kernel', os.path.join(GUEST_DIR,
+                                                   'bare-guest.elf'),
+                           '-append', append]
+        return args + ['-kernel', os.path.join(GUEST_DIR, 'vmlinuz'),
+                       '-initrd', os.path.join(GUEST_DIR,
+                                               'initramfs.cpio.gz'),
+                       '-append', 'console=ttyS0 quiet panic=-1 ' + append]
+
+    def boot(self, build):
+        sc = self.scenario
+        g = Guest(self, build, f'{build}-0', backend=sc.backend)
+        _, _, m = g.con.wait_for(r'(READY|ERROR) ', timeout=600)
+        if m.group(1) == 'ERROR':
+            g.close()
+            raise RuntimeError(f'guest: {g.con.lines[-1][1]}')
+        if sc.dirty:
+            g.con.command(f'dirty {sc.dirty}', r'OK dirty=', 10)
+        if sc.paused:
+            g.vm.cmd('stop')
+        return g
+
+    # -- one migration -----------------------------------------------------
+
+    def migrate(self, src, build, tag, measured):
+        sc = self.scenario
+        if sc.mode == 'file':
+            return self.save_restore(src, build, tag, measured)
+        dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
+        sock = os.path.join(self.tmp, f'{tag}.sock')
+        for g in (src, dst):
+            g.set_caps(sc.caps, sc.params)
+        dst.vm.cmd('migrate-incoming', uri=f'unix:{sock}')
+        src_mark = src.con.mark()
+        cpu0 = (src.cpu(), dst.cpu())
+        t0 = time.monotonic()
+        src.vm.cmd('migrate', uri=f'unix:{sock}')
+        if sc.postcopy:
+            # Switch over right after the first pass has started: most
+            # pages are still on the source when the guest moves.
+            time.sleep(0.5)
+            src.vm.cmd('migrate-start-postcopy')
+            wait_status(dst.vm, ('running',), timeout=120)
+            dst.con.send(f'touch {sc.touch}')
+        info = miglib.wait_migration(src.vm, timeout=600, poll=0.01)
+        t1 = time.monotonic()
+        dinfo = miglib.wait_migration(dst.vm, timeout=600, poll=0.01)
+        t2 = time.monotonic()
+        cpu1 = (src.cpu(), dst.cpu())
+        sample = self.sample(build, tag, measured, info, t1 - t0, cpu0, cpu1)
+        sample['dest_complete_s'] = t2 - t0
+        if info['status'] != 'completed' or dinfo['status'] != 'completed':
+            sample['error'] = f"{info['status']}/{dinfo['status']}"
+            src.close()
+            dst.close()
+            raise RuntimeError(f'{tag}: migration {sample["error"]}')
+        if sc.postcopy:
+            sample.update(self.postcopy_stats(dst, dinfo))
+        if not sc.paused:
+            sample.update(self.downtime_seen(src, dst, src_mark))
+        sample.update(self.integrity(src, dst))
+        src.close()
+        return dst, sample
+
+    def save_restore(self, src, build, tag, measured):
+        sc = self.scenario
+        fdir = self.tmp if sc.direct_io else self.shm
+        path = os.path.join(fdir, f'{tag}.img')
+        src.set_caps(sc.caps, sc.params)
+        cpu0 = src.cpu()
+        t0 = time.monotonic()
+        src.vm.cmd('migrate', uri=f'file:{path}')
+        info = miglib.wait_migration(src.vm, timeout=600, poll=0.01)
+        t_save = time.monotonic() - t0
+        cpu_src = src.cpu() - cpu0
+        if info['status'] != 'completed':
+            raise RuntimeError(f'{tag}: save {info["status"]}')
+        src_ram = src.ram_path
+        dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
+        dst.set_caps(sc.caps, sc.params)
+        cpu0 = dst.cpu()
+        mark = dst.con.mark()
+        t0 = time.monotonic()
+        dst.vm.cmd('migrate-incoming', uri=f'file:{path}')
+        dinfo = miglib.wait_migration(dst.vm, timeout=600, poll=0.01)
+        t_ready = time.monotonic() - t0
+        dst.vm.cmd('cont')
+        dst.con.wait_for(r'HB ', timeout=60, since=mark)
+        t_running = time.monotonic() - t0
+        dst.vm.cmd('stop')
+        sample = self.sample(build, tag, measured, info, t_save,
+                             (0, 0), (cpu_src, dst.cpu() - cpu0))
+        sample.update({'restore_running_s': t_running,
+                       'restore_ready_s': t_ready,
+                       'file_bytes': os.path.getsize(path),
+                       'file_fs': 'tmpfs' if fdir == self.shm else
+                       'disk (build/)',
+                       'restore_status': dinfo['status']})
+        if src_ram and dst.ram_path:
+            sample.update(self.ram_verdict(src_ram, dst.ram_path))
+        os.unlink(path)
+        sample.update(self.guest_verify(dst))
+        src.close()
+        return dst, sample
+
+    # -- metrics -----------------------------------------------------------
+
+    def sample(self, build, tag, measured, info, wall, cpu0, cpu1):
+        ram = info.get('ram', {})
+        sc = self.scenario
+        return {
+            'scenario': sc.name, 'build': build, 'tag': tag,
+            'measured': measured, 'accel': self.accel,
+            'guest': self.guest_kind, 'backend': sc.backend,
+            'ram_mib': sc.ram_mib, 'area_mib': sc.area_mib,
+            'wall_s': wall,
+            'total_time_ms': info.get('total-time'),
+            'downtime_ms': info.get('downtime'),
+            'setup_time_ms': info.get('setup-time'),
+            'transferred_bytes': ram.get('transferred'),
+            'gbps': (ram.get('transferred', 0) / wall / 1e9) if wall else 0,
+            'qmp_mbps': ram.get('mbps'),
+            'dirty_sync_count': ram.get('dirty-sync-count'),
+            'src_cpu_s': cpu1[0] - cpu0[0],
+            'dst_cpu_s': cpu1[1] - cpu0[1],
+        }
+
+    def downtime_seen(self, src, dst, src_mark):
+        """The guest's real pause: last heartbeat the source printed to
+        first heartbeat the destination printed."""
+        sbeats = src.con.heartbeats(src_mark)
+        dbeats = dst.con.heartbeats()
+        if not sbeats or not dbeats:
+            return {}
+        gap = dbeats[0][0] - sbeats[-1][0]
+        out = {'downtime_seen_ms': gap * 1000,
+               'hb_seq_gap': dbeats[0][1] - sbeats[-1][1]}
+        limit = self.scenario.params.get('downtime-limit')
+        if limit:
+            out['downtime_limit_ms'] = limit
+        return out
+
+    def postcopy_stats(self, dst, dinfo):
+        out = {}
+        for k in ('postcopy-blocktime', 'postcopy-latency',
+                  'postcopy-non-vcpu-latency'):
+            if k in dinfo:
+                out[k.replace('-', '_')] = dinfo[k]
+        _, _, m = dst.con.wait_for(
+            r'TOUCH n=(\d+) p50=([\d.]+) p90=([\d.]+) p99=([\d.]+) '
+            r'max=([\d.]+)', timeout=300)
+        out.update({'touch_n': int(m.group(1)),
+                    'touch_p50_us': float(m.group(2)),
+                    'touch_p90_us': float(m.group(3)),
+                    'touch_p99_us': float(m.group(4)),
+                    'touch_max_us': float(m.group(5))})
+        return out
+
+    def guest_verify(self, g):
+        paused = g.status() != 'running'
+        if paused:
+            g.vm.cmd('cont')
+        _, _, m = g.con.wait_for(r'VERIFY pages=(\d+) errors=(\d+)',
+                                 timeout=900, since=self._send(g, 'verify'))
+        if paused:
+            g.vm.cmd('stop')
+        return {'verify_pages': int(m.group(1)),
+                'verify_errors': int(m.group(2))}
+
+    @staticmethod
+    def ram_verdict(a, b):
+        diff = ram_diff(a, b)
+        return {'ram_identical': not diff,
+                'ram_diff_pages': [hex(x) for x in diff[:16]]}
+
+    @staticmethod
+    def _send(g, cmd):
+        mark = g.con.mark()
+        g.con.send(cmd)
+        return mark
+
+    def integrity(self, src, dst):
+        out = {}
+        if self.scenario.paused and src.ram_path and dst.ram_path:
+            out.update(self.ram_verdict(src.ram_path, dst.ram_path))
+        wait_status(dst.vm, ('running', 'paused', 'postmigrate'))
+        out.update(self.guest_verify(dst))
+        return out
+
+    # -- a scenario --------------------------------------------------------
+
+    def run_scenario(self, sc, reps):
+        self.scenario = sc
+        print(f'bench: {sc.name}: {sc.title} [{self.guest_kind} guest, '
+              f'{self.accel}, {sc.ram_mib} MiB, backend {sc.backend}]',
+              flush=True)
+        order = ['vanilla', 'patched']
+        cur = self.boot(order[0])
+        n = 0
+        try:
+            # Warm-up: one unmeasured migration on each build.
+            plan = [(b, False) for b in order]
+            for i in range(reps):
+                pair = order if i % 2 == 0 else order[::-1]
+                plan += [(b, True) for b in pair]
+            for build, measured in plan:
+                if cur.build != build:
+                    n += 1
+                    cur, s = self.migrate(cur, build, f'{build}-{n}', False)
+                    s['handover'] = True
+                    self.record(s)
+                n += 1
+                cur, s = self.migrate(cur, build, f'{build}-{n}', measured)
+                self.record(s)
+        finally:
+            cur.close()
+
+    def record(self, s):
+        self.samples.append(s)
+        kind = 'measured' if s['measured'] else (
+            'hand-over' if s.get('handover') else 'warm-up')
+        extra = ''
+        if 'downtime_seen_ms' in s:
+            extra += f" seen {s['downtime_seen_ms']:.0f} ms"
+        if 'restore_running_s' in s:
+            extra += f" restore {s['restore_running_s']:.2f} s"
+        if 'touch_p50_us' in s:
+            extra += f" touch p50 {s['touch_p50_us']} us"
+        ok = s.get('verify_errors') == 0 and s.get('ram_identical', True)
+        print(f"bench:   {s['tag']:<12} {kind:<9} wall {s['wall_s']:6.2f} s "
+              f"{s['gbps']:5.2f} GB/s downtime {s['downtime_ms']} ms"
+              f"{extra} cpu {s['src_cpu_s']:.2f}+{s['dst_cpu_s']:.2f} s "
+              f"integrity {'OK' if ok else 'FAILED'}", flush=True)
+
+
+def build_everything():
+    for cmd in (['make', '-s', '-C', TOP, 'build', 'vanilla', 'guest'],):
+        subprocess.run(cmd, check=True)
+
+
+def machine_limits(tmp):
+    exe = os.path.join(tmp, 'limits')
+    subprocess.run(['gcc', '-O2', '-o', exe,
+                    os.path.join(TOP, 'bench', 'limits.c')], check=True)
+    out = subprocess.run([exe, '1024'], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true',
+                    help='small guests, 3 repetitions (about 3 minutes)')
+    ap.add_argument('--reps', type=int, help='measured runs per build')
+    ap.add_argument('--scale', type=float,
+                    help='multiply guest sizes by this factor')
+    ap.add_argument('--only', help='comma-separated scenario names')
+    ap.add_argument('--guest', choices=('linux', 'bare'),
+                    help='test guest (default: see pick_guest())')
+    ap.add_argument('--accel', choices=('kvm', 'tcg'))
+    ap.add_argument('--no-build', action='store_true')
+    opts = ap.parse_args()
+    reps = opts.reps or (3 if opts.quick else 5)
+    scale = opts.scale or (0.125 if opts.quick else 1.0)
+    chosen = scenarios()
+    if opts.quick and not opts.only:
+        chosen = [s for s in chosen if s.name in
+                  ('precopy-paused', 'multifd-paused', 'live-dirty')]
+    if opts.only:
+        names = opts.only.split(',')
+        chosen = [s for s in chosen if s.name in names]
+    if not opts.no_build:
+        build_everything()
+
+    bench = Bench(opts)
+    started = time.time()
+    limits = machine_limits(bench.tmp)
+    print(f'bench: machine limits: {json.dumps(limits)}', flush=True)
+    errors = []
+    try:
+        for sc in chosen:
+            try:
+                bench.run_scenario(sc.scaled(scale), reps)
+            except (RuntimeError, TimeoutError, EOFError) as e:
+                errors.append(f'{sc.name}: {e}')
+                print(f'bench: {sc.name}: FAILED: {e}', flush=True)
+    finally:
+        bench.cleanup()
+    result = bench_report.collect(bench.samples, limits, errors, started,
+                                  reps, scale, opts.quick)
+    paths = bench_report.write(result, RESULTS)
+    for p in paths:
+        print(f'bench: wrote {os.path.relpath(p, TOP)}')
+    return 1 if errors else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Results of scripts/bench.py: raw JSON, a markdown table, a PNG chart.
+
+Every metric is summarised per scenario and build as median, min and
+max over the measured runs, then as the ratio patched/vanilla of the
+medians, and, for throughput, as a fraction of the single-stream
+unix-socket limit measured in the same run.
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (key, label, unit, lower is better)
+METRICS = [
+    ('wall_s', 'wall time', 's', True),
+    ('total_time_ms', 'QMP total-time', 'ms', True),
+    ('downtime_ms', 'downtime (QMP)', 'ms', True),
+    ('downtime_seen_ms', 'downtime seen by the guest', 'ms', True),
+    ('gbps', 'throughput', 'GB/s', False),
+    ('transferred_bytes', 'bytes transferred', 'B', True),
+    ('src_cpu_s', 'source CPU', 's', True),
+    ('dst_cpu_s', 'destination CPU', 's', True),
+    ('cpu_s_per_gb', 'CPU (src+dst) per GB', 's/GB', True),
+    ('restore_running_s', 'restore: until the guest runs', 's', True),
+    ('restore_ready_s', 'restore: until all RAM is in', 's', True),
+    ('touch_p50_us', 'guest touch p50', 'us', True),
+    ('touch_p99_us', 'guest touch p99', 'us', True),
+    ('postcopy_blocktime', 'postcopy blocktime', 'ms', True),
+]
+
+
+def _git(*args):
+    try:
+        return subprocess.run(['git', '-C', TOP] + list(args), check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _qemu_tree():
+    return _git('-C', 'qemu', 'rev-parse', '--short=12', 'HEAD^{tree}')
+
+
+def machine():
+    with open('/proc/cpuinfo') as f:
+        model = next((ln.split(':', 1)[1].strip() for ln in f
+                      if ln.startswith('model name')), '?')
+    with open('/proc/meminfo') as f:
+        mem_kb = int(f.readline().split()[1])
+    return {'cpu': model, 'cores': os.cpu_count(),
+            'mem_gib': round(mem_kb / 1024 / 1024, 1),
+            'kernel': platform.release(),
+            'kvm': os.path.exists('/dev/kvm')}
+
+
+def collect(samples, limits, errors, started, reps, scale, quick):
+    for s in samples:
+        gb = (s.get('transferred_bytes') or 0) / 1e9
+        if gb:
+            s['cpu_s_per_gb'] = (s['src_cpu_s'] + s['dst_cpu_s']) / gb
+    return {
+        'date': datetime.datetime.fromtimestamp(
+            started, datetime.timezone.utc).isoformat(timespec='seconds'),
+        'duration_s': round(datetime.datetime.now().timestamp() - started),
+        'revision': _git('rev-parse', '--short=12', 'HEAD'),
+        'qemu_tree': _qemu_tree(),
+        'machine': machine(),
+        'limits': limits,
+        'reps': reps, 'scale': scale, 'quick': quick,
+        'errors': errors,
+        'samples': samples,
+    }
+
+
+def _stats(vals):
+    return {'median': statistics.median(vals), 'min': min(vals),
+            'max': max(vals), 'n': len(vals)}
+
+
+def summarise(result):
+    """{scenario: {metric: {'vanilla': stats, 'patched': stats,
+    'ratio': r}}} over the measured samples."""
+    out = {}
+    for s in result['samples']:
+        if not s.get('measured'):
+            continue
+        sc = out.setdefault(s['scenario'], {})
+        for key, *_ in METRICS:
+            v = s.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                sc.setdefault(key, {}).setdefault(s['build'], []).append(v)
+    for sc in out.values():
+        for key, per in list(sc.items()):
+            row = {b: _stats(v) for b, v in per.items()}
+            if 'vanilla' in row and 'patched' in row and \
+                    row['vanilla']['median']:
+                row['ratio'] = row['patched']['median'] / \
+                    row['vanilla']['median']
+            sc[key] = row
+    return out
+
+
+def _fmt(v):
+    if v is None:
+        return '-'
+    if abs(v) >= 1e6:
+        return f'{v / 1e9:.3g} G'
+    if abs(v) >= 100:
+        return f'{v:.0f}'
+    return f'{v:.3g}'
+
+
+def _integrity(samples, scenario):
+    runs = [s for s in samples if s['scenario'] == scenario]
+    bad = [s['tag'] for s in runs
+           if s.get('verify_errors') != 0 or s.get('ram_identical') is False]
+    return 'all OK' if not bad else 'FAILED: ' + ', '.join(bad)
+
+
+def markdown(result, summary):
+    lim = result['limits']
+    m = result['machine']
+    lines = [
+        f"# Migration A/B benchmark, {result['date']}",
+        '',
+        f"Revision `{result['revision']}`, qemu/ tree `{result['qemu_tree']}`"
+        f"; {m['cores']} cores, {m['mem_gib']} GiB, {m['cpu']}, "
+        f"kernel {m['kernel']}.  {result['reps']} measured runs per build "
+        f"and scenario, interleaved; size scale {result['scale']}; "
+        f"the run took {result['duration_s']} s.",
+        '',
+        f"Machine limits in this run: memcpy {lim['memcpy_gbps']} GB/s, "
+        f"one unix-socket stream {lim['unix_gbps']} GB/s, first touch "
+        f"{lim['fault_4k_s_per_gb']} s/GB (4K), "
+        f"{lim['fault_thp_s_per_gb']} s/GB (THP), MADV_POPULATE_WRITE "
+        f"{lim['populate_write_s_per_gb']} s/GB.",
+        '',
+        'Ratio = patched median / vanilla median (below 1 is better for '
+        'times, CPU and bytes; above 1 is better for throughput).  '
+        'Columns give median [min-max].',
+        '',
+    ]
+    if result['errors']:
+        lines += ['**Errors:** ' + '; '.join(result['errors']), '']
+    samples = result['samples']
+    for name, sc in summary.items():
+        first = next(s for s in samples if s['scenario'] == name)
+        lines += [f"## {name}", '',
+                  f"{first['guest']} guest under {first['accel']}, "
+                  f"{first['ram_mib']} MiB RAM ({first['area_mib']} MiB "
+                  f"test area), memory backend {first['backend']}; "
+                  f"integrity: {_integrity(samples, name)}.", '',
+                  '| metric | vanilla | patched | ratio | of limit |',
+                  '|---|---|---|---|---|']
+        for key, label, unit, _ in METRICS:
+            row = sc.get(key)
+            if not row:
+                continue
+            cells = []
+            for b in ('vanilla', 'patched'):
+                st = row.get(b)
+                cells.append('-' if not st else
+                             f"{_fmt(st['median'])} [{_fmt(st['min'])}-"
+                             f"{_fmt(st['max'])}]")
+            ratio = f"{row['ratio']:.2f}" if 'ratio' in row else '-'
+            frac = '-'
+            if key == 'gbps' and lim.get('unix_gbps'):
+                frac = ' / '.join(
+                    f"{row[b]['median'] / lim['unix_gbps']:.0%}"
+                    for b in ('vanilla', 'patched') if b in row)
+            lines.append(f'| {label} ({unit}) | {cells[0]} | {cells[1]} | '
+                         f'{ratio} | {frac} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def chart(summary, path):
+    try:
+        import matplotlib  # pylint: disable=import-outside-toplevel
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt  # noqa: E402
+    except ImportError:
+        return False
+    keys = [('wall_s', 'wall time'), ('gbps', 'throughput'),
+            ('cpu_s_per_gb', 'CPU/GB'), ('downtime_ms', 'downtime')]
+    names = list(summary)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4.5))
+    width = 0.8 / len(keys)
+    for i, (key, label) in enumerate(keys):
+        vals = [summary[n].get(key, {}).get('ratio', 0) for n in names]
+        ax.bar([x + i * width for x in range(len(names))], vals, width,
+               label=label)
+    ax.axhline(1.0, color='black', linewidth=0.8)
+    ax.set_xticks([x + width * (len(keys) - 1) / 2
+                   for x in range(len(names))])
+    ax.set_xticklabels(names, rotation=30, ha='right')
+    ax.set_ylabel('patched / vanilla (median)')
+    ax.set_title('Migration branch vs vanilla 10.2.2')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write(result, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    stamp = result['date'].replace(':', '').replace('-', '')[:15]
+    base = os.path.join(outdir, f"{stamp}-{result['revision'] or 'norev'}"
+                        f"{'-quick' if result['quick'] else ''}")
+    summary = summarise(result)
+    result['summary'] = summary
+    paths = [base + '.json', base + '.md']
+    with open(paths[0], 'w') as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+    with open(paths[1], 'w') as f:
+        f.write(markdown(result, summary))
+    if chart(summary, base + '.png'):
+        paths.append(base + '.png')
+    return paths

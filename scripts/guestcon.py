@@ -1,0 +1,100 @@
+"""The test guest's serial console, read by a thread that timestamps lines.
+
+The guest (tests/guest/README.md) prints one ASCII line per event:
+heartbeats (``HB seq=N``), ``FILL``, ``READY``, ``VERIFY``, ``TOUCH`` ...
+Every complete line is kept with the host's time.monotonic() of its
+arrival, so that gaps in the heartbeat show the downtime the guest
+really had.  A line that a migration cut in two (its start printed by
+the source, its end by the destination) is kept as two fragments and
+matches nothing.
+"""
+
+import re
+import threading
+import time
+
+
+class GuestConsole:
+    """Line access to one QEMU's serial port, given a connected socket."""
+
+    def __init__(self, sock, name):
+        self.name = name
+        self._sock = sock
+        self._cond = threading.Condition()
+        self.lines = []             # [(host monotonic time, line)]
+        self._closed = False
+        self._thread = threading.Thread(target=self._reader, daemon=True,
+                                        name=f'console-{name}')
+        self._thread.start()
+
+    def _reader(self):
+        buf = b''
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except OSError:
+                data = b''
+            now = time.monotonic()
+            if not data:
+                break
+            buf += data
+            *complete, buf = buf.split(b'\n')
+            if complete:
+                with self._cond:
+                    for raw in complete:
+                        line = raw.decode('ascii', 'replace').strip('\r')
+                        self.lines.append((now, line))
+                    self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def send(self, cmd):
+        self._sock.sendall(cmd.encode('ascii') + b'\r')
+
+    def mark(self):
+        """An index to pass as since= to wait_for(): lines from now on."""
+        with self._cond:
+            return len(self.lines)
+
+    def wait_for(self, pattern, timeout, since=0):
+        """Wait for a line at index >= since matching the regex.
+
+        Returns (index, time, match).  Raises TimeoutError, or EOFError
+        when the console closed first."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        i = since
+        with self._cond:
+            while True:
+                while i < len(self.lines):
+                    t, line = self.lines[i]
+                    m = rx.match(line)
+                    if m:
+                        return i, t, m
+                    i += 1
+                if self._closed:
+                    raise EOFError(f'{self.name}: console closed while '
+                                   f'waiting for {pattern!r}')
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    tail = [ln for _, ln in self.lines[-5:]]
+                    raise TimeoutError(f'{self.name}: no {pattern!r} within '
+                                       f'{timeout} s; last lines: {tail}')
+                self._cond.wait(left)
+
+    def command(self, cmd, pattern, timeout):
+        """Send a command; return the match of the first answer line."""
+        since = self.mark()
+        self.send(cmd)
+        return self.wait_for(pattern, timeout, since)[2]
+
+    def heartbeats(self, since=0):
+        """[(time, seq)] of the heartbeat lines from index since on."""
+        out = []
+        with self._cond:
+            for t, line in self.lines[since:]:
+                m = re.match(r'HB seq=(\d+)', line)
+                if m:
+                    out.append((t, int(m.group(1))))
+        return out
