@@ -29,7 +29,11 @@ METRICS = [
     ('restore_running_s', 'restore: until the guest runs', 's', True),
     ('restore_ready_s', 'restore: until all RAM is in', 's', True),
     ('touch_p50_us', 'guest touch p50', 'us', True),
+    ('touch_p90_us', 'guest touch p90', 'us', True),
     ('touch_p99_us', 'guest touch p99', 'us', True),
+    ('touch_max_us', 'guest touch max', 'us', True),
+    ('postcopy_latency_us', 'postcopy remote fault latency (QMP)', 'us',
+     True),
     ('postcopy_blocktime', 'postcopy blocktime', 'ms', True),
 ]
 
@@ -118,8 +122,34 @@ def _fmt(v):
 def _integrity(samples, scenario):
     runs = [s for s in samples if s['scenario'] == scenario]
     bad = [s['tag'] for s in runs
-           if s.get('verify_errors') != 0 or s.get('ram_identical') is False]
-    return 'all OK' if not bad else 'FAILED: ' + ', '.join(bad)
+           if s.get('verify_errors', 0) != 0 or
+           s.get('ram_identical') is False]
+    checks = []
+    if any('ram_identical' in s for s in runs):
+        checks.append('RAM byte-identical after every paused run')
+    if any('verify_pages' in s for s in runs):
+        checks.append("guest's verify after every measured run")
+    return ('OK (' + '; '.join(checks) + ')' if not bad else
+            'FAILED: ' + ', '.join(bad))
+
+
+def _limit_honoured(samples, scenario):
+    runs = [s for s in samples
+            if s['scenario'] == scenario and s.get('measured') and
+            s.get('downtime_limit_ms')]
+    if not runs:
+        return []
+    limit = runs[0]['downtime_limit_ms']
+    parts = []
+    for b in ('vanilla', 'patched'):
+        mine = [s for s in runs if s['build'] == b]
+        qmp = sum(1 for s in mine if s['downtime_ms'] <= limit)
+        seen = [s for s in mine if 'downtime_seen_ms' in s]
+        ok = sum(1 for s in seen if s['downtime_seen_ms'] <= limit)
+        parts.append(f'{b}: {qmp}/{len(mine)} runs by QMP downtime, '
+                     f'{ok}/{len(seen)} by the downtime the guest saw')
+    return [f'downtime-limit {limit} ms honoured: ' + '; '.join(parts) +
+            '.', '']
 
 
 def markdown(result, summary):
@@ -154,8 +184,9 @@ def markdown(result, summary):
                   f"{first['guest']} guest under {first['accel']}, "
                   f"{first['ram_mib']} MiB RAM ({first['area_mib']} MiB "
                   f"test area), memory backend {first['backend']}; "
-                  f"integrity: {_integrity(samples, name)}.", '',
-                  '| metric | vanilla | patched | ratio | of limit |',
+                  f"integrity: {_integrity(samples, name)}.", '']
+        lines += _limit_honoured(samples, name)
+        lines += ['| metric | vanilla | patched | ratio | of limit |',
                   '|---|---|---|---|---|']
         for key, label, unit, _ in METRICS:
             row = sc.get(key)
