@@ -456,8 +456,24 @@ class Bench:
 
     # -- a scenario --------------------------------------------------------
 
+    def direct_io_supported(self):
+        """Can the filesystem of the bench's work directory do O_DIRECT?"""
+        path = os.path.join(self.tmp, 'odirect-probe')
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600)
+            os.close(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
+
     def run_scenario(self, sc, reps):
         self.scenario = sc
+        if sc.direct_io and not self.direct_io_supported():
+            raise RuntimeError('skipped: the filesystem of build/ has no '
+                               'O_DIRECT')
         print(f'bench: {sc.name}: {sc.title} [{self.guest_kind} guest, '
               f'{self.accel}, {sc.ram_mib} MiB, backend {sc.backend}]',
               flush=True)

@@ -50,8 +50,12 @@ fi
 
 tmp=$(mktemp -d "$dl/apt.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# apt downloads as the unprivileged _apt user where it can.
+# apt downloads as the unprivileged _apt user where it can: give it the
+# directory, or apt warns and downloads as root.
 chmod 755 "$tmp"
+if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+    chown _apt "$tmp"
+fi
 echo "fetch-upstream: apt-get source --download-only $UPSTREAM_SRCPKG=$UPSTREAM_DEBVER" >&2
 if ! (cd "$tmp" && apt-get source -qq --download-only \
         "$UPSTREAM_SRCPKG=$UPSTREAM_DEBVER" >&2); then
