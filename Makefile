@@ -6,7 +6,7 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
-	check-migration check-scripts export check-exported checkpatch \
+	check-migration check-scripts check-full export check-exported checkpatch \
 	bench bench-quick clean distclean
 
 help:
@@ -53,6 +53,10 @@ bench-quick: build vanilla guest
 
 check: build
 	@$(S)/run-checks.sh all
+
+# BUILD=patched (default) or BUILD=vanilla
+check-full: $(if $(filter vanilla,$(BUILD)),vanilla,build)
+	@BUILD=$(or $(BUILD),patched) $(S)/run-checks.sh full
 
 check-qtests check-migration check-scripts: build
 	@$(S)/run-checks.sh $(@:check-%=%)

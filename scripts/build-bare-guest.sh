@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the bare-metal test guest (tests/guest/bare/) into
-# build/guest/bare-guest.elf: a 64-bit ELF that QEMU boots with -kernel
+# Build the bare-metal test guest (tests/guest/bare/ and the workload,
+# tests/guest/workload.c) into build/guest/bare-guest.elf (or
+# $GUEST_OUT/bare-guest.elf): a 64-bit ELF that QEMU boots with -kernel
 # through its PVH entry point (see tests/guest/bare/README.md).
 #
 # Needs gcc and binutils (as, ld) from Debian and nothing else: the
@@ -12,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 src=$top/tests/guest/bare
-out=$top/build/guest
+out=${GUEST_OUT:-$top/build/guest}
 elf=$out/bare-guest.elf
 
 cc=${CC:-gcc}
@@ -24,8 +25,8 @@ cflags=(-std=gnu11 -O2 -g -Wall -Wextra -Werror
         -fno-tree-loop-distribute-patterns)
 ldflags=(-m elf_x86_64 -nostdlib -static -z noexecstack
          -z max-page-size=4096 --no-warn-rwx-segments)
-sources=(entry.S hw.c lib.c main.c)
-inputs=("${sources[@]}" bare.h entry.h bare.lds ../pagefmt.h)
+sources=(entry.S hw.c lib.c main.c ../workload.c)
+inputs=("${sources[@]}" bare.h entry.h bare.lds ../workload.h ../pagefmt.h)
 
 mkdir -p "$out"
 # One builder at a time.
@@ -53,7 +54,7 @@ tmp=$(mktemp -d "$out/bare.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 objs=()
 for f in "${sources[@]}"; do
-    o=$tmp/${f%.*}.o
+    o=$tmp/$(basename "${f%.*}").o
     "$cc" "${cflags[@]}" -I"$src" -I"$src/.." -c "$src/$f" -o "$o"
     objs+=("$o")
 done

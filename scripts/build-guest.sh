@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build the Linux test guest (tests/guest/) into build/guest/:
+# Build the Linux test guest (tests/guest/) into build/guest/ (or
+# $GUEST_OUT):
 #   vmlinuz             Debian bookworm's cloud kernel, as packaged
-#   init                tests/guest/guest.c, static
+#   init                tests/guest/{guest,workload}.c, static
 #   initramfs.cpio.gz   /init, /dev/console and the mount points
 #
 # The kernel package is the one Debian's linux-image-cloud-amd64
@@ -15,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 src=$top/tests/guest
-out=$top/build/guest
+out=${GUEST_OUT:-$top/build/guest}
 dl=${DOWNLOADS:-$top/downloads}
 meta=linux-image-cloud-amd64
 
@@ -132,12 +133,13 @@ fi
 cc=${CC:-gcc}
 cflags="-static -O2 -Wall -Wextra -Werror -s"
 cstamp="$cc $cflags $($cc -dumpfullversion 2>/dev/null || true)"
-if [ ! -f "$out/init" ] || [ "$src/guest.c" -nt "$out/init" ] ||
-   [ "$src/pagefmt.h" -nt "$out/init" ] ||
-   [ "$(cat "$out/init.cmd" 2>/dev/null)" != "$cstamp" ]; then
-    say "cc tests/guest/guest.c"
+if [ ! -f "$out/init" ] ||
+   [ "$(cat "$out/init.cmd" 2>/dev/null)" != "$cstamp" ] ||
+   [ -n "$(cd "$src" && find guest.c workload.c workload.h pagefmt.h \
+           -newer "$out/init")" ]; then
+    say "cc tests/guest/guest.c tests/guest/workload.c"
     # shellcheck disable=SC2086
-    $cc $cflags -I"$src" -o "$out/init.tmp" "$src/guest.c"
+    $cc $cflags -I"$src" -o "$out/init.tmp" "$src/guest.c" "$src/workload.c"
     mv "$out/init.tmp" "$out/init"
     echo "$cstamp" > "$out/init.cmd"
 fi

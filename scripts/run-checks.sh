@@ -2,8 +2,11 @@
 # Run the branch's test suites against build/qemu and print one TAP-like
 # line per case, then "N passed, N failed[, N skipped]" as the last line.
 #
-# Usage: run-checks.sh all|migration|qtests|scripts
+# Usage: run-checks.sh all|migration|full|qtests|scripts
 #   migration  upstream migration-test, quick set, one case per process
+#   full       upstream migration-test --full -m thorough, one case per
+#              process; the TAP summary is also kept in
+#              tests/results/check-full-<build>.tap
 #   qtests     our own qtests from tests/qtest/ (build/qemu/tests/branch)
 #   scripts    the series tools' round-trip tests (tests/scripts/)
 #
@@ -98,6 +101,10 @@ run_migration() {
     run_gtest_binary "$build/tests/qtest/migration-test" migration-test
 }
 
+run_full() {
+    MIGRATION_TEST_ARGS="--full -m thorough" run_migration
+}
+
 run_qtests() {
     local t
     for t in "$build"/tests/branch/*-test; do
@@ -135,6 +142,7 @@ all)
     run_migration
     ;;
 migration) run_migration ;;
+full) run_full ;;
 qtests) run_qtests ;;
 scripts) run_scripts ;;
 *) echo "run-checks: unknown suite $suite" >&2; exit 2 ;;
@@ -143,5 +151,14 @@ esac
 tail="$pass passed, $fail failed"
 [ $skip -gt 0 ] && tail="$tail, $skip skipped"
 echo "# results: ${summary#"$top"/}"
+if [ "$suite" = full ]; then
+    kept=$top/tests/results/check-full-${BUILD:-patched}.tap
+    mkdir -p "$(dirname "$kept")"
+    { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) migration-test --full -m thorough"
+      cat "$summary"
+      echo "1..$n"
+      echo "# $tail"; } > "$kept"
+    echo "# kept: ${kept#"$top"/}"
+fi
 echo "$tail"
 [ $fail = 0 ]

@@ -70,7 +70,7 @@ struct platform plat;
 #define LAPIC_TIMER_CUR     0x390
 #define LAPIC_TIMER_DIV     0x3e0
 #define LAPIC_LVT_MASKED    (1u << 16)
-/* Longest sleep in cpu_idle(). */
+/* Longest sleep in plat_idle_until(). */
 #define IDLE_MAX_NS         NS_PER_S
 
 #define IOAPIC_BASE         UINT64_C(0xfec00000)
@@ -130,7 +130,7 @@ static struct {
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 static volatile bool trap_probing;  /* volatile: read by trap_handler() */
 static volatile bool trap_hit;      /* volatile: set by trap_handler() */
-static uint64_t tsc0;               /* now_ns() counts from here */
+static uint64_t tsc0;               /* plat_now_ns() counts from here */
 static uint64_t tsc_mult;           /* ns per cycle, 32.32 fixed point */
 static uint64_t pvm_next_check;
 uint64_t pvm_reregistered;
@@ -157,7 +157,7 @@ static inline uint64_t rdtsc(void)
 }
 
 /* RDTSC that does not move across the loads and stores around it. */
-uint64_t rdtsc_ordered(void)
+static inline uint64_t rdtsc_ordered(void)
 {
     uint32_t lo, hi;
 
@@ -231,7 +231,7 @@ static void con_init(void)
  * THRE means the 16-byte transmit FIFO is empty: fill it, then wait.
  * (Every port access is an exit; this halves them.)
  */
-void con_write(const char *buf, size_t len)
+void plat_write(const char *buf, size_t len)
 {
     size_t i = 0, n;
 
@@ -246,7 +246,7 @@ void con_write(const char *buf, size_t len)
 }
 
 /* The next byte received, or -1 if there is none. */
-int con_getc(void)
+int plat_getc(void)
 {
     if (!(inb(COM1 + UART_LSR) & UART_LSR_DR)) {
         return -1;
@@ -256,7 +256,7 @@ int con_getc(void)
 
 /* ---- exceptions and interrupts ---- */
 
-void __attribute__((noreturn)) halt_forever(void)
+void __attribute__((noreturn)) plat_halt(void)
 {
     for (;;) {
         pvm_vif.if_flag = 0;
@@ -279,7 +279,7 @@ void trap_handler(struct trap_frame *f)
     }
     out("PANIC exception=%lu error=0x%lx rip=0x%lx rsp=0x%lx cr2=0x%lx",
         f->vector, f->error, f->rip, f->rsp, cr2);
-    halt_forever();
+    plat_halt();
 }
 
 static void idt_set(unsigned vec, uint64_t handler)
@@ -344,11 +344,12 @@ static void pvm_init(void)
 }
 
 /*
- * A vCPU re-created by a migration has the VIF page unregistered (QEMU
- * does not know the MSR), which would leave it in the emulator: register
- * it again.  One exit every PVM_CHECK_NS is cheap enough.
+ * Once a round of the main loop.  A vCPU re-created by a migration has
+ * the VIF page unregistered (QEMU does not know the MSR), which would
+ * leave it in the emulator: register it again.  One exit every
+ * PVM_CHECK_NS is cheap enough.
  */
-void pvm_keepalive(uint64_t now)
+void plat_poll(uint64_t now)
 {
     uint64_t v;
 
@@ -363,13 +364,13 @@ void pvm_keepalive(uint64_t now)
 }
 
 /*
- * Sleep until @wake (now_ns() time) or the next byte on the console,
+ * Sleep until @wake (plat_now_ns() time) or the next byte on the console,
  * whichever comes first, or a little earlier.  The local APIC timer is
  * armed for @wake, at most IDLE_MAX_NS ahead.
  */
-void cpu_idle(uint64_t wake)
+void plat_idle_until(uint64_t wake)
 {
-    uint64_t now = now_ns(), counts;
+    uint64_t now = plat_now_ns(), counts;
 
     if (wake <= now) {
         return;
@@ -463,18 +464,34 @@ static void tsc_calibrate(void)
     tsc_mult = (NS_PER_MS << 32) / plat.tsc_khz;
 }
 
-uint64_t tsc_to_ns(uint64_t cycles)
+static uint64_t tsc_to_ns(uint64_t cycles)
 {
     return (uint64_t)(((unsigned __int128)cycles * tsc_mult) >> 32);
 }
 
-uint64_t now_ns(void)
+uint64_t plat_now_ns(void)
 {
     return tsc_to_ns(rdtsc() - tsc0);
 }
 
+/* touch times an access with the TSC, read in order with it. */
+uint64_t plat_stamp(void)
+{
+    return rdtsc_ordered();
+}
+
+uint64_t plat_stamp_ns(uint64_t delta)
+{
+    return tsc_to_ns(delta);
+}
+
+const char *plat_clocksource(void)
+{
+    return "tsc";
+}
+
 /*
- * Interrupts that wake cpu_idle(): the local APIC timer, one-shot, and
+ * Interrupts that wake plat_idle_until(): the local APIC timer, one-shot, and
  * the console's "data received" through the I/O APIC.  All time is
  * measured with the TSC; the timer's rate is measured against it.
  */
@@ -529,7 +546,7 @@ static void ram_add(uint64_t base, uint64_t size)
     }
     /* Insert in order; merge with a neighbour it touches. */
     for (i = 0; i < plat.nr_ram; i++) {
-        struct mem_range *r = &plat.ram[i];
+        struct wl_range *r = &plat.ram[i];
 
         if (r->base + r->size == base) {
             r->size += end - base;
@@ -544,7 +561,7 @@ static void ram_add(uint64_t base, uint64_t size)
             break;
         }
     }
-    if (plat.nr_ram == MEM_RANGES_MAX) {
+    if (plat.nr_ram == WL_RANGES_MAX) {
         return;
     }
     memmove(&plat.ram[i + 1], &plat.ram[i],
@@ -584,7 +601,7 @@ static void mem_init(const struct hvm_start_info *si)
         }
     }
     if (plat.nr_ram) {
-        const struct mem_range *last = &plat.ram[plat.nr_ram - 1];
+        const struct wl_range *last = &plat.ram[plat.nr_ram - 1];
 
         map_upto(last->base + last->size);
     }
@@ -604,7 +621,7 @@ void platform_init(void)
     if (si->magic != XEN_HVM_START_MAGIC) {
         out("PANIC not started through PVH: start_info magic 0x%x",
             si->magic);
-        halt_forever();
+        plat_halt();
     }
     plat.cmdline = si->cmdline_paddr ?
                    (const char *)(uintptr_t)si->cmdline_paddr : "";
@@ -615,7 +632,7 @@ void platform_init(void)
 }
 
 /* ms from the entry point to platform_init()'s end. */
-uint64_t boot_ms(void)
+uint64_t plat_boot_ms(void)
 {
     return tsc0 > boot_tsc ? tsc_to_ns(tsc0 - boot_tsc) / NS_PER_MS : 0;
 }

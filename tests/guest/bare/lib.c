@@ -1,7 +1,7 @@
 /*
  * The little of a C library that the bare-metal test guest needs:
  * memory and string functions (GCC may call memset and memcpy even in
- * freestanding code), a vsnprintf for the console lines and a sort.
+ * freestanding code) and a vsnprintf for the console lines.
  *
  * vsnprintf understands %d %i %u %x %X %s %c %p and %%, with the flags
  * '-' and '0', a field width, a precision for %s, and the length
@@ -262,59 +262,4 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
     n = vsnprintf(buf, size, fmt, ap);
     va_end(ap);
     return n;
-}
-
-/* Print one line on the console, terminated by CR LF. */
-void out(const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
-    va_end(ap);
-    if (n > (int)sizeof(buf) - 3) {
-        n = (int)sizeof(buf) - 3;
-    }
-    buf[n++] = '\r';
-    buf[n++] = '\n';
-    con_write(buf, (size_t)n);
-}
-
-static void sift_down(uint64_t *a, uint64_t root, uint64_t n)
-{
-    for (;;) {
-        uint64_t child = 2 * root + 1, t;
-
-        if (child >= n) {
-            return;
-        }
-        if (child + 1 < n && a[child + 1] > a[child]) {
-            child++;
-        }
-        if (a[root] >= a[child]) {
-            return;
-        }
-        t = a[root];
-        a[root] = a[child];
-        a[child] = t;
-        root = child;
-    }
-}
-
-/* Sort @a ascending: heapsort, no memory besides the array. */
-void sort_u64(uint64_t *a, uint64_t n)
-{
-    uint64_t i, t;
-
-    for (i = n / 2; i-- > 0;) {
-        sift_down(a, i, n);
-    }
-    for (i = n; i-- > 1;) {
-        t = a[0];
-        a[0] = a[i];
-        a[i] = t;
-        sift_down(a, 0, i);
-    }
 }
