@@ -6,6 +6,7 @@
 # Builds qemu-system-x86_64, upstream's migration-test, and our own qtests
 # from tests/qtest/ against that build.
 set -euo pipefail
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 which=${1:-patched}

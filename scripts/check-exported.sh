@@ -8,6 +8,7 @@
 #
 # --state prints one word instead: synced, stale or unexported.
 set -euo pipefail
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 state_only=0

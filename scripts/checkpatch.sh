@@ -3,6 +3,7 @@
 # summarise errors and warnings per patch.  Exits non-zero on any error.
 # VERBOSE=1 prints checkpatch's full report for patches with findings.
 set -euo pipefail
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 cp=$QEMU_DIR/scripts/checkpatch.pl

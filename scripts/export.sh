@@ -3,6 +3,7 @@
 # the upstream tag.  Output is normalised, so an unchanged series gives
 # no diff.  Refuses while qemu/ has uncommitted edits.
 set -euo pipefail
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 if [ ! -d "$QEMU_DIR/.git" ]; then

@@ -14,6 +14,7 @@
 set -euo pipefail
 allow_unexported=0
 [ "${1:-}" = --allow-unexported ] && allow_unexported=1
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 apply_series() {

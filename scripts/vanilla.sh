@@ -4,6 +4,7 @@
 # the stripped +ds tarball needs; they do not change QEMU).  Every A/B
 # comparison and cross-binary test runs against this tree's build.
 set -euo pipefail
+# shellcheck source=scripts/series-lib.sh
 . "$(dirname "$0")/series-lib.sh"
 
 vpatches=$top/build/vanilla-patches
