@@ -6,7 +6,7 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
-	check-migration check-scripts check-full export check-exported checkpatch \
+	check-migration check-scripts check-full check-compat export check-exported checkpatch \
 	bench bench-quick clean distclean
 
 help:
@@ -51,12 +51,15 @@ bench: build vanilla guest
 bench-quick: build vanilla guest
 	@$(S)/bench.py --no-build --quick $(BENCH_ARGS)
 
-check: build
+check: build vanilla
 	@$(S)/run-checks.sh all
 
 # BUILD=patched (default) or BUILD=vanilla
 check-full: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 	@BUILD=$(or $(BUILD),patched) $(S)/run-checks.sh full
+
+check-compat: build vanilla
+	@$(S)/run-checks.sh compat
 
 check-qtests check-migration check-scripts: build
 	@$(S)/run-checks.sh $(@:check-%=%)

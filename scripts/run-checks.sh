@@ -2,11 +2,16 @@
 # Run the branch's test suites against build/qemu and print one TAP-like
 # line per case, then "N passed, N failed[, N skipped]" as the last line.
 #
-# Usage: run-checks.sh all|migration|full|qtests|scripts
+# Usage: run-checks.sh all|migration|full|compat|compat-smoke|qtests|scripts
+#   all        scripts, qtests, migration and compat-smoke (make check)
 #   migration  upstream migration-test, quick set, one case per process
 #   full       upstream migration-test --full -m thorough, one case per
 #              process; the TAP summary is also kept in
 #              tests/results/check-full-<build>.tap
+#   compat     cross-binary runs, vanilla->patched and patched->vanilla
+#              (QTEST_QEMU_BINARY_SRC/_DST): upstream migration-test cases
+#              for every stream kind, and our own qtests; prints a matrix
+#   compat-smoke  one precopy and one multifd case, both directions
 #   qtests     our own qtests from tests/qtest/ (build/qemu/tests/branch)
 #   scripts    the series tools' round-trip tests (tests/scripts/)
 #
@@ -59,6 +64,9 @@ run_gtest_binary() {
         record fail "$label" 0 "(could not list cases)"
         return
     }
+    if [ -n "${CASE_FILTER:-}" ]; then
+        cases=$(grep -xF -f <(printf '%s\n' $CASE_FILTER) <<<"$cases")
+    fi
     for c in $cases; do
         log=$results/$label${c//\//_}.log
         start=$(date +%s)
@@ -105,6 +113,72 @@ run_full() {
     MIGRATION_TEST_ARGS="--full -m thorough" run_migration
 }
 
+# Upstream cases that cover each kind of stream, for the compat matrix.
+COMPAT_CASES="
+/x86_64/migration/precopy/unix/plain
+/x86_64/migration/precopy/unix/xbzrle
+/x86_64/migration/precopy/tcp/plain/switchover-ack
+/x86_64/migration/multifd/tcp/uri/plain/none
+/x86_64/migration/multifd/tcp/plain/zlib
+/x86_64/migration/multifd/tcp/plain/zstd
+/x86_64/migration/multifd/tcp/plain/zero-page/legacy
+/x86_64/migration/postcopy/plain
+/x86_64/migration/postcopy/preempt/plain
+/x86_64/migration/postcopy/recovery/plain
+/x86_64/migration/postcopy/preempt/recovery/plain
+/x86_64/migration/precopy/file
+/x86_64/migration/precopy/file/mapped-ram
+/x86_64/migration/multifd/file/mapped-ram
+/x86_64/migration/multifd/file/mapped-ram/dio
+"
+COMPAT_SMOKE_CASES="
+/x86_64/migration/precopy/unix/plain
+/x86_64/migration/multifd/tcp/plain/zstd
+"
+
+# run_compat CASES: every case in both directions, then the matrix.
+run_compat() {
+    local cases=$1 dir v=$top/build/vanilla/qemu-system-x86_64
+    local t c line matrix=$results/compat-matrix.txt
+    if [ ! -x "$v" ]; then
+        record fail compat 0 "(no vanilla build: make vanilla)"
+        return
+    fi
+    for dir in v2p p2v; do
+        # As migration-test wants it: QTEST_QEMU_BINARY is one side, and
+        # exactly one of _SRC or _DST names the other.
+        unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
+        if [ $dir = v2p ]; then
+            export QTEST_QEMU_BINARY_SRC=$v
+        else
+            export QTEST_QEMU_BINARY_DST=$v
+        fi
+        MIGRATION_TEST_ARGS=--full CASE_FILTER="$cases" \
+            run_gtest_binary "$build/tests/qtest/migration-test" "compat-$dir:"
+        for t in "$build"/tests/branch/*-test; do
+            [ -x "$t" ] && run_gtest_binary "$t" "compat-$dir:"
+        done
+    done
+    unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
+    {
+        printf '%-60s %-16s %-16s\n' case vanilla-\>patched patched-\>vanilla
+        for c in $(grep -o 'compat-v2p:[^ ]*' "$summary" | sed 's/compat-v2p://'); do
+            line=$(printf '%-60s' "$c")
+            for dir in v2p p2v; do
+                if grep -q "^ok [0-9]* compat-$dir:$c # SKIP" "$summary"; then
+                    line="$line $(printf '%-16s' skip)"
+                elif grep -q "^ok [0-9]* compat-$dir:$c " "$summary"; then
+                    line="$line $(printf '%-16s' pass)"
+                else
+                    line="$line $(printf '%-16s' FAIL)"
+                fi
+            done
+            echo "$line"
+        done
+    } > "$matrix"
+    sed 's/^/# /' "$matrix"
+}
+
 run_qtests() {
     local t
     for t in "$build"/tests/branch/*-test; do
@@ -140,9 +214,12 @@ all)
     run_scripts
     run_qtests
     run_migration
+    run_compat "$COMPAT_SMOKE_CASES"
     ;;
 migration) run_migration ;;
 full) run_full ;;
+compat) run_compat "$COMPAT_CASES" ;;
+compat-smoke) run_compat "$COMPAT_SMOKE_CASES" ;;
 qtests) run_qtests ;;
 scripts) run_scripts ;;
 *) echo "run-checks: unknown suite $suite" >&2; exit 2 ;;
