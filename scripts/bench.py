@@ -33,7 +33,6 @@ TOP = miglib.TOP
 GUEST_DIR = os.path.join(TOP, 'build', 'guest')
 RESULTS = os.path.join(TOP, 'bench', 'results')
 CLK_TCK = os.sysconf('SC_CLK_TCK')
-MIB = 1 << 20
 UNLIMITED = 1 << 50     # bytes/s
 
 
