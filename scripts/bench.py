@@ -27,27 +27,10 @@ import time
 
 import bench_report
 import miglib
-from guestcon import GuestConsole
 
 TOP = miglib.TOP
-GUEST_DIR = os.path.join(TOP, 'build', 'guest')
+GUEST_DIR = miglib.GUEST_DIR
 RESULTS = os.path.join(TOP, 'bench', 'results')
-CLK_TCK = os.sysconf('SC_CLK_TCK')
-UNLIMITED = 1 << 50     # bytes/s
-
-
-def pick_guest(guest, accel):
-    """(guest kind, accelerator): the Linux guest under KVM on VMX/SVM
-    hosts; on a KVM-PVM host, where a stock kernel does not boot under
-    KVM, our bare-metal guest under KVM; the Linux guest under TCG when
-    there is no usable KVM."""
-    kvm = miglib.usable_kvm(miglib.BUILDS['patched'])
-    pvm = os.path.exists('/sys/module/kvm_pvm')
-    if accel is None:
-        accel = 'kvm' if kvm else 'tcg'
-    if guest is None:
-        guest = 'bare' if accel == 'kvm' and pvm else 'linux'
-    return guest, accel
 
 
 class Scenario:
@@ -133,14 +116,8 @@ def scenarios():
     ]
 
 
-def cpu_seconds(pid):
-    with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-class Guest:
-    """One QEMU process running the test guest."""
+class Guest(miglib.Guest):
+    """One QEMU process running the test guest of the bench's scenario."""
 
     def __init__(self, bench, build, tag, incoming=False, backend='anon'):
         self.bench = bench
@@ -157,60 +134,16 @@ class Guest:
         args = bench.guest_args() + [
             '-machine', 'pc,memory-backend=ram0', '-m', f'{sc.ram_mib}M',
             '-object', mem]
-        if incoming:
-            args += ['-incoming', 'defer']
-        self.vm = miglib.QEMUMachine(miglib.BUILDS[build], args=args,
-                                     name=tag, base_temp_dir=bench.tmp,
-                                     log_dir=bench.tmp)
-        self.vm.set_console()
-        self.vm.launch()
-        self.pid = self.vm.get_pid()
-        self.con = GuestConsole(self.vm.console_socket, tag)
+        super().__init__(miglib.BUILDS[build], tag, args, bench.tmp,
+                         incoming=incoming)
 
     def cpu(self):
-        return cpu_seconds(self.pid)
-
-    def set_caps(self, caps, params):
-        if caps:
-            self.vm.cmd('migrate-set-capabilities', capabilities=[
-                {'capability': k, 'state': v} for k, v in caps.items()])
-        # No bandwidth cap, as libvirt sets it: upstream's default of
-        # 128 MiB/s would make every build look the same.
-        params = dict({'max-bandwidth': UNLIMITED}, **params)
-        self.vm.cmd('migrate-set-parameters', args_dict=params)
-
-    def status(self):
-        return self.vm.cmd('query-status')['status']
+        return miglib.cpu_seconds(self.pid)
 
     def close(self):
-        try:
-            self.vm.shutdown(timeout=10)
-        except Exception:  # pylint: disable=broad-except
-            self.vm.kill()
+        super().close()
         if self.ram_path and os.path.exists(self.ram_path):
             os.unlink(self.ram_path)
-
-
-def wait_status(vm, want, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while vm.cmd('query-status')['status'] not in want:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'VM not {want} after {timeout} s')
-        time.sleep(0.01)
-
-
-def wait_migrating(vm, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        info = vm.cmd('query-migrate')
-        if info.get('status') == 'active' and \
-                info.get('ram', {}).get('transferred', 0) > 0:
-            return
-        if info.get('status') in ('completed', 'failed', 'cancelled') or \
-                time.monotonic() > deadline:
-            raise RuntimeError(f"migration {info.get('status')} before "
-                               'postcopy could start')
-        time.sleep(0.002)
 
 
 def ram_diff(a, b):
@@ -228,7 +161,8 @@ class Bench:
         self.shm = tempfile.mkdtemp(prefix='bench-', dir='/dev/shm')
         self.samples = []
         self.scenario = None
-        self.guest_kind, self.accel = pick_guest(opts.guest, opts.accel)
+        self.guest_kind, self.accel = miglib.pick_guest(
+            opts.guest, opts.accel)
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -250,10 +184,7 @@ class Bench:
                            '-kernel', os.path.join(GUEST_DIR,
                                                    'bare-guest.elf'),
                            '-append', append]
-        return args + ['-kernel', os.path.join(GUEST_DIR, 'vmlinuz'),
-                       '-initrd', os.path.join(GUEST_DIR,
-                                               'initramfs.cpio.gz'),
-                       '-append', 'console=ttyS0 quiet panic=-1 ' + append]
+        return args + miglib.linux_guest_args(append)
 
     def boot(self, build):
         sc = self.scenario
@@ -287,9 +218,9 @@ class Bench:
             # Switch over as soon as the first pass runs: most pages are
             # still on the source when the guest moves, and its touches
             # fault them in.
-            wait_migrating(src.vm)
+            miglib.wait_migrating(src.vm)
             src.vm.cmd('migrate-start-postcopy')
-            wait_status(dst.vm, ('running',), timeout=120)
+            miglib.wait_status(dst.vm, ('running',), timeout=120)
             dst.con.send(f'touch {sc.touch}')
         info = miglib.wait_migration(src.vm, timeout=600, poll=0.01)
         t1 = time.monotonic()
@@ -425,8 +356,7 @@ class Bench:
         paused = g.status() != 'running'
         if paused:
             g.vm.cmd('cont')
-        _, _, m = g.con.wait_for(r'VERIFY pages=(\d+) errors=(\d+)',
-                                 timeout=900, since=self._send(g, 'verify'))
+        m = g.con.verify(timeout=900)
         if paused:
             g.vm.cmd('stop')
         return {'verify_pages': int(m.group(1)),
@@ -438,18 +368,12 @@ class Bench:
         return {'ram_identical': not diff,
                 'ram_diff_pages': [hex(x) for x in diff[:16]]}
 
-    @staticmethod
-    def _send(g, cmd):
-        mark = g.con.mark()
-        g.con.send(cmd)
-        return mark
-
     def integrity(self, src, dst, measured):
         """For measured runs: RAM compared byte for byte when paused, and
         the guest's own verify.  A page broken by a warm-up or hand-over
         stays broken along the chain, so the next verify catches it."""
         out = {}
-        wait_status(dst.vm, ('running', 'paused', 'postmigrate'))
+        miglib.wait_status(dst.vm, ('running', 'paused', 'postmigrate'))
         if not measured:
             return out
         if self.scenario.paused and src.ram_path and dst.ram_path:
@@ -543,7 +467,7 @@ def main():
                     help='multiply guest sizes by this factor')
     ap.add_argument('--only', help='comma-separated scenario names')
     ap.add_argument('--guest', choices=('linux', 'bare'),
-                    help='test guest (default: see pick_guest())')
+                    help='test guest (default: see miglib.pick_guest())')
     ap.add_argument('--accel', choices=('kvm', 'tcg'))
     ap.add_argument('--no-build', action='store_true')
     opts = ap.parse_args()

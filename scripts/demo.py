@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +66,7 @@ def main():
     src = vm('src', [])
     dst = vm('dst', ['-S', '-incoming', f'unix:{sock}'])
     print(f'demo: {os.path.relpath(binary, miglib.TOP)}: '
-          f'{src_version(binary)}')
+          f'{miglib.qemu_version(binary)}')
     print(f'demo: accelerator: {accel}')
     ok = False
     try:
@@ -114,11 +113,6 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"demo: integrity: {'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
-
-
-def src_version(binary):
-    return subprocess.run([binary, '--version'], capture_output=True,
-                          text=True, check=True).stdout.splitlines()[0]
 
 
 def summary(info):

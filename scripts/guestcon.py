@@ -89,12 +89,44 @@ class GuestConsole:
         self.send(cmd)
         return self.wait_for(pattern, timeout, since)[2]
 
+    def matching(self, pattern, since=0):
+        """[(time, match)] of the lines from index since on that match
+        the regex."""
+        rx = re.compile(pattern)
+        with self._cond:
+            found = [(t, rx.match(line)) for t, line in self.lines[since:]]
+        return [(t, m) for t, m in found if m]
+
     def heartbeats(self, since=0):
         """[(time, seq)] of the heartbeat lines from index since on."""
-        out = []
+        return [(t, int(m.group(1)))
+                for t, m in self.matching(r'HB seq=(\d+)', since)]
+
+    def verify(self, timeout):
+        """Have the guest verify its whole area now (`verify`); return the
+        match of that pass's VERIFY line: pages, errors, ms.
+
+        The `ping` sent along tells the VERIFY line of this pass from
+        that of a pass that was already running (guest.verify=1): the
+        guest restarts a running pass on `verify`, so the first VERIFY
+        after the PONG is the new pass."""
+        since = self.mark()
+        token = f'verify-{since}'
+        self.send('verify')
+        self.send(f'ping {token}')
+        i, _, _ = self.wait_for(rf'PONG {token}$', timeout, since)
+        return self.wait_for(r'VERIFY pages=(\d+) errors=(\d+) ms=(\d+)',
+                             timeout, i + 1)[2]
+
+    def save(self, path, header='', t0=None):
+        """Write every line received so far to path, each with its
+        arrival time in seconds since t0 (time.monotonic(); default: the
+        first line)."""
         with self._cond:
-            for t, line in self.lines[since:]:
-                m = re.match(r'HB seq=(\d+)', line)
-                if m:
-                    out.append((t, int(m.group(1))))
-        return out
+            lines = list(self.lines)
+        if t0 is None:
+            t0 = lines[0][0] if lines else 0
+        with open(path, 'w', encoding='ascii', errors='replace') as f:
+            f.write(header)
+            for t, line in lines:
+                f.write(f'{t - t0:10.3f} {line}\n')

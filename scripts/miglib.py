@@ -1,4 +1,5 @@
-"""Helpers shared by the branch's Python tools (demo, bench).
+"""Helpers shared by the branch's Python tools (demo, bench, check-guest,
+tests/guest/smoke.py).
 
 QEMU processes are driven with QEMU's own python/qemu library from the
 generated tree (QEMUMachine and its QMP client); nothing here speaks QMP
@@ -17,11 +18,20 @@ sys.path.insert(0, os.path.join(QEMU_SRC, 'python'))
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUMachine  # noqa: E402
+from guestcon import GuestConsole  # noqa: E402
 
 BUILDS = {
     'patched': os.path.join(TOP, 'build', 'qemu', 'qemu-system-x86_64'),
     'vanilla': os.path.join(TOP, 'build', 'vanilla', 'qemu-system-x86_64'),
 }
+
+# The test guests of tests/guest/ (scripts/build-guest.sh,
+# scripts/build-bare-guest.sh).
+GUEST_DIR = os.path.join(TOP, 'build', 'guest')
+
+# "No bandwidth cap", as libvirt sets it: upstream's default max-bandwidth
+# is 128 MiB/s.
+UNLIMITED = 1 << 50     # bytes/s
 
 # Upstream migration-test's x86 boot sector guest: it increments one byte
 # in every 4 KiB page from 1 MiB to 100 MiB, round after round, and prints
@@ -51,6 +61,49 @@ def usable_kvm(binary):
     except (OSError, subprocess.TimeoutExpired):
         return False
     return res.returncode == 0
+
+
+def kvm_is_pvm():
+    """True on a KVM-PVM host, where a stock Linux kernel hangs under KVM
+    (no VMX/SVM; see tests/guest/README.md)."""
+    return os.path.exists('/sys/module/kvm_pvm')
+
+
+def pick_guest(guest, accel, binary=BUILDS['patched']):
+    """(guest kind, accelerator) for the test guests of tests/guest/.
+
+    Without an accelerator: KVM when this QEMU can use it, TCG otherwise,
+    except for the Linux guest on a KVM-PVM host, which gets TCG.  Without
+    a guest kind: on a KVM-PVM host under KVM, the bare-metal guest;
+    otherwise the Linux guest."""
+    kvm = usable_kvm(binary)
+    pvm = kvm_is_pvm()
+    if accel is None:
+        accel = 'kvm' if kvm and not (guest == 'linux' and pvm) else 'tcg'
+    if guest is None:
+        guest = 'bare' if accel == 'kvm' and pvm else 'linux'
+    return guest, accel
+
+
+def linux_guest_args(append, guest_dir=GUEST_DIR):
+    """QEMU arguments that boot the Linux test guest with the guest.*
+    parameters in append (tests/guest/README.md)."""
+    return ['-kernel', os.path.join(guest_dir, 'vmlinuz'),
+            '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
+            '-append', f'console=ttyS0 quiet panic=-1 {append}'.strip()]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds."""
+    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def qemu_version(binary):
+    """The first line of `binary --version`."""
+    return subprocess.run([binary, '--version'], capture_output=True,
+                          text=True, check=True).stdout.splitlines()[0]
 
 
 def write_bootblock(path):
@@ -87,6 +140,72 @@ def wait_migration(vm, timeout=300.0, poll=0.05, on_poll=None):
         if on_poll:
             on_poll(info)
         time.sleep(poll)
+
+
+def wait_status(vm, want, timeout=120.0):
+    """Poll query-status until the run state is one of want."""
+    deadline = time.monotonic() + timeout
+    while vm.cmd('query-status')['status'] not in want:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'VM not {want} after {timeout} s')
+        time.sleep(0.01)
+
+
+def wait_migrating(vm, timeout=60.0):
+    """Wait until the outgoing migration is active and has sent RAM (the
+    earliest moment for migrate-start-postcopy)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.cmd('query-migrate')
+        if info.get('status') == 'active' and \
+                info.get('ram', {}).get('transferred', 0) > 0:
+            return
+        if info.get('status') in ('completed', 'failed', 'cancelled') or \
+                time.monotonic() > deadline:
+            raise RuntimeError(f"migration {info.get('status')} before "
+                               'postcopy could start')
+        time.sleep(0.002)
+
+
+class Guest:
+    """One QEMU process running a test guest, launched at once, its
+    serial console (a socket pair) read by a GuestConsole.
+
+    With incoming, QEMU waits for migrate-incoming (-incoming defer).
+    QEMU's stdout and stderr go to log_dir/<tag>.log."""
+
+    def __init__(self, binary, tag, args, tmpdir, incoming=False,
+                 log_dir=None):
+        if incoming:
+            args = list(args) + ['-incoming', 'defer']
+        self.tag = tag
+        self.vm = QEMUMachine(binary, args=args, name=tag,
+                              base_temp_dir=tmpdir,
+                              log_dir=log_dir or tmpdir)
+        self.vm.set_console()
+        self.vm.launch()
+        self.pid = self.vm.get_pid()
+        self.con = GuestConsole(self.vm.console_socket, tag)
+
+    def set_caps(self, caps, params):
+        """Set migration capabilities and parameters; max-bandwidth is
+        UNLIMITED unless params says otherwise."""
+        if caps:
+            self.vm.cmd('migrate-set-capabilities', capabilities=[
+                {'capability': k, 'state': v} for k, v in caps.items()])
+        params = dict({'max-bandwidth': UNLIMITED}, **params)
+        self.vm.cmd('migrate-set-parameters', args_dict=params)
+
+    def status(self):
+        """The run state (query-status)."""
+        return self.vm.cmd('query-status')['status']
+
+    def close(self):
+        """Shut QEMU down (killed if it does not quit in time)."""
+        try:
+            self.vm.shutdown(timeout=10)
+        except Exception:  # pylint: disable=broad-except
+            self.vm.kill()
 
 
 def compare_ram_files(path_a, path_b, chunk=PAGE_SIZE * 256):

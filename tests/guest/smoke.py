@@ -41,13 +41,6 @@ GUESTS = {
 }
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far, in seconds."""
-    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 def qemu_args(args):
     """QEMU's command line, but for what QEMUMachine adds."""
     ram = args.ram or args.mib + GUESTS[args.guest]['ram_extra']
@@ -57,9 +50,7 @@ def qemu_args(args):
     if args.guest == 'bare':
         return cmd + ['-kernel', os.path.join(args.dir, 'bare-guest.elf'),
                       '-append', append.strip()]
-    return cmd + ['-kernel', os.path.join(args.dir, 'vmlinuz'),
-                  '-initrd', os.path.join(args.dir, 'initramfs.cpio.gz'),
-                  '-append', f'console=ttyS0 quiet panic=-1 {append}'.strip()]
+    return cmd + miglib.linux_guest_args(append, args.dir)
 
 
 class Session:
@@ -165,9 +156,9 @@ def check(s, args, pid, t_start, failures):
         if cmd:
             s.send(cmd)
             s.expect(r'OK hb=0$', 10)
-        c0, t0 = cpu_seconds(pid), time.monotonic()
+        c0, t0 = miglib.cpu_seconds(pid), time.monotonic()
         time.sleep(2)
-        busy = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+        busy = (miglib.cpu_seconds(pid) - c0) / (time.monotonic() - t0)
         print(f'smoke: idle guest, {what}: QEMU used '
               f'{busy * 100:.0f}% of a host CPU')
     s.send('ping idle')
