@@ -6,12 +6,17 @@ SHELL := /bin/bash
 S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
-	check-migration check-scripts check-full check-compat export check-exported checkpatch \
+	check-migration check-scripts check-full check-compat check-guest check-libvirt \
+	export check-exported checkpatch \
 	bench bench-quick clean distclean
 
 help:
 	@echo "make demo            set up everything, then migrate a test guest and verify its RAM"
 	@echo "make check           set up everything, then run the tests (CI runs this)"
+	@echo "make check-full      upstream migration-test --full, 86 cases (BUILD=vanilla|patched)"
+	@echo "make check-compat    cross-binary runs, vanilla<->branch, as a matrix"
+	@echo "make check-guest     the Linux test guest migrated live in every mode"
+	@echo "make check-libvirt   libvirt drives the branch: save/restore, migrate (BUILD=...)"
 	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
 	@echo "make build           configure and build qemu/ in build/qemu"
 	@echo "make vanilla         build the same upstream without the series in build/vanilla"
@@ -60,6 +65,17 @@ check-full: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 
 check-compat: build vanilla
 	@$(S)/run-checks.sh compat
+
+# The Linux test guest, live, in every mode (scripts/check-guest.py).
+# CHECK_GUEST_ARGS: e.g. --src vanilla --dst patched, or --mode postcopy
+check-guest: build vanilla
+	@$(S)/build-guest.sh
+	@$(S)/check-guest.py $(CHECK_GUEST_ARGS)
+
+# libvirt 11 (bookworm-backports) drives the binary: virsh save/restore and
+# migrate between two daemons.  BUILD=patched (default) or BUILD=vanilla.
+check-libvirt: $(if $(filter vanilla,$(BUILD)),vanilla,build)
+	@$(S)/check-libvirt.sh $(or $(BUILD),patched)
 
 check-qtests check-migration check-scripts: build
 	@$(S)/run-checks.sh $(@:check-%=%)

@@ -2,21 +2,24 @@
 # Run the branch's test suites against build/qemu and print one TAP-like
 # line per case, then "N passed, N failed[, N skipped]" as the last line.
 #
-# Usage: run-checks.sh all|migration|full|compat|compat-smoke|qtests|scripts
-#   all        scripts, qtests, migration and compat-smoke (make check)
+# Usage: run-checks.sh all|migration|full|compat|compat-smoke|guest|qtests|scripts
+#   all        scripts, qtests, migration, compat-smoke and one mode of
+#              the real-guest test (make check)
 #   migration  upstream migration-test, quick set, one case per process
 #   full       upstream migration-test --full -m thorough, one case per
 #              process; the TAP summary is also kept in
 #              tests/results/check-full-<build>.tap
 #   compat     cross-binary runs, vanilla->patched and patched->vanilla
 #              (QTEST_QEMU_BINARY_SRC/_DST): upstream migration-test cases
-#              for every stream kind, and our own qtests; prints a matrix
+#              for every stream kind, our own qtests, and the real guest
+#              (check-guest.py) in every mode; prints a matrix
 #   compat-smoke  one precopy and one multifd case, both directions
+#   guest      the real-guest end-to-end test (check-guest.py), every mode
 #   qtests     our own qtests from tests/qtest/ (build/qemu/tests/branch)
 #   scripts    the series tools' round-trip tests (tests/scripts/)
 #
 # Environment: BUILD=patched|vanilla (default patched); CASE_TIMEOUT
-# seconds per case (default 600); MIGRATION_TEST_ARGS extra arguments
+# seconds per case (default 600, 300 for full); MIGRATION_TEST_ARGS extra arguments
 # for migration-test's case listing (e.g. "--full").
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +33,8 @@ vanilla) build=$top/build/vanilla ;;
 esac
 qemu=$build/qemu-system-x86_64
 timeout_s=${CASE_TIMEOUT:-600}
-results=$top/build/test-results/${BUILD:-patched}
+# One directory per build and suite, so that suites can run side by side.
+results=$top/build/test-results/${BUILD:-patched}/$suite
 mkdir -p "$results"
 summary=$results/summary.tap
 : > "$summary"
@@ -43,12 +47,14 @@ pass=0
 fail=0
 skip=0
 n=0
+seconds=0
 
 # record STATUS NAME SECONDS [REASON]
 record() {
     n=$((n + 1))
+    seconds=$((seconds + $3))
     case $1 in
-    pass) pass=$((pass + 1)); line="ok $n $2 # ${3}s" ;;
+    pass) pass=$((pass + 1)); line="ok $n $2 # ${3}s${4:+ $4}" ;;
     skip) skip=$((skip + 1)); line="ok $n $2 # SKIP ${4:-} (${3}s)" ;;
     *)    fail=$((fail + 1)); line="not ok $n $2 # ${3}s ${4:-}" ;;
     esac
@@ -110,6 +116,8 @@ run_migration() {
 }
 
 run_full() {
+    # A case that hangs (dirty_ring on KVM-PVM) should not cost 10 min.
+    timeout_s=${CASE_TIMEOUT:-300}
     MIGRATION_TEST_ARGS="--full -m thorough" run_migration
 }
 
@@ -131,14 +139,18 @@ COMPAT_CASES="
 /x86_64/migration/multifd/file/mapped-ram
 /x86_64/migration/multifd/file/mapped-ram/dio
 "
+# The real-guest mode that make check runs (check-guest runs them all).
+GUEST_SMOKE_MODE=multifd
 COMPAT_SMOKE_CASES="
 /x86_64/migration/precopy/unix/plain
 /x86_64/migration/multifd/tcp/plain/zstd
 "
 
-# run_compat CASES: every case in both directions, then the matrix.
+# run_compat CASES [GUEST-MODES]: every case in both directions, and the
+# real guest in the given modes (check-guest.py), then the matrix.
 run_compat() {
-    local cases=$1 dir v=$top/build/vanilla/qemu-system-x86_64
+    local cases=$1 guest_modes=${2:-} dir
+    local v=$top/build/vanilla/qemu-system-x86_64
     local t c line matrix=$results/compat-matrix.txt
     if [ ! -x "$v" ]; then
         record fail compat 0 "(no vanilla build: make vanilla)"
@@ -158,6 +170,15 @@ run_compat() {
         for t in "$build"/tests/branch/*-test; do
             [ -x "$t" ] && run_gtest_binary "$t" "compat-$dir:"
         done
+        if [ "$guest_modes" ]; then
+            if [ $dir = v2p ]; then
+                run_guest "compat-$dir:" --src vanilla --dst patched \
+                    --mode "$guest_modes"
+            else
+                run_guest "compat-$dir:" --src patched --dst vanilla \
+                    --mode "$guest_modes"
+            fi
+        fi
     done
     unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
     {
@@ -187,25 +208,63 @@ run_qtests() {
     done
 }
 
-run_scripts() {
-    local t log start rc
-    for t in "$top"/tests/scripts/test-*.sh; do
-        log=$results/$(basename "$t" .sh).log
-        start=$(date +%s)
-        timeout -k 15 "$timeout_s" bash "$t" > "$log" 2>&1
-        rc=$?
-        # Each script prints TAP; count its cases.
-        while read -r line; do
-            case $line in
-            "ok "*) record pass "$(basename "$t" .sh): ${line#ok * - }" 0 ;;
-            "not ok "*) record fail "$(basename "$t" .sh): ${line#not ok * - }" 0 ;;
-            esac
-        done < "$log"
-        if [ $rc != 0 ] && ! grep -q '^not ok' "$log"; then
-            record fail "$(basename "$t" .sh)" $(($(date +%s) - start)) \
-                "(exit $rc, log: ${log#"$top"/})"
+# run_tap LABEL NAME LOG COMMAND...: run a command that prints TAP-like
+# lines ("ok N - what", or "ok N what # 12s details") and count each of
+# them as a case of ours, named LABEL plus its own name; its "# accelerator:"
+# and similar header lines are shown too.  A command that fails without a
+# "not ok" line is a failed case called NAME.
+run_tap() {
+    local label=$1 fallback=$2 log=$3 start rc line status name secs details
+    shift 3
+    start=$(date +%s)
+    timeout -k 15 "$timeout_s" "$@" > "$log" 2>&1
+    rc=$?
+    while read -r line; do
+        case $line in
+        "ok "*) status=pass ;;
+        "not ok "*) status=fail ;;
+        "# accelerator: "* | "# src: "* | "# dst: "* | "# guest: "*)
+            echo "$line" | tee -a "$summary"
+            continue
+            ;;
+        *) continue ;;
+        esac
+        line=${line#*ok [0-9]* }
+        line=${line#- }
+        name=${line%% # *}
+        secs=0
+        details=${line#"$name"}
+        if [[ $details =~ ^\ \#\ ([0-9]+)s\ ?(.*)$ ]]; then
+            secs=${BASH_REMATCH[1]}
+            details=${BASH_REMATCH[2]}
         fi
+        record $status "$label$name" "$secs" "$details"
+    done < "$log"
+    if [ $rc != 0 ] && ! grep -q '^not ok' "$log"; then
+        record fail "$fallback" $(($(date +%s) - start)) \
+            "(exit $rc, log: ${log#"$top"/})"
+    fi
+}
+
+run_scripts() {
+    local t
+    for t in "$top"/tests/scripts/test-*.sh; do
+        run_tap "$(basename "$t" .sh): " "$(basename "$t" .sh)" \
+            "$results/$(basename "$t" .sh).log" bash "$t"
     done
+}
+
+# run_guest LABEL CHECK-GUEST-ARGS...: the real-guest end-to-end test;
+# its cases are called LABEL plus check-guest/<mode>.
+run_guest() {
+    local label=$1
+    shift
+    "$here/build-guest.sh" || {
+        record fail "${label}build-guest" 0 "(scripts/build-guest.sh failed)"
+        return
+    }
+    run_tap "$label" "${label}check-guest" "$results/check-guest.log" \
+        "$here/check-guest.py" --results "$results/guest" "$@"
 }
 
 accel_banner | tee -a "$summary"
@@ -215,11 +274,13 @@ all)
     run_qtests
     run_migration
     run_compat "$COMPAT_SMOKE_CASES"
+    run_guest "" --mode "$GUEST_SMOKE_MODE"
     ;;
 migration) run_migration ;;
 full) run_full ;;
-compat) run_compat "$COMPAT_CASES" ;;
+compat) run_compat "$COMPAT_CASES" all ;;
 compat-smoke) run_compat "$COMPAT_SMOKE_CASES" ;;
+guest) run_guest "" ;;
 qtests) run_qtests ;;
 scripts) run_scripts ;;
 *) echo "run-checks: unknown suite $suite" >&2; exit 2 ;;
@@ -228,13 +289,23 @@ esac
 tail="$pass passed, $fail failed"
 [ $skip -gt 0 ] && tail="$tail, $skip skipped"
 echo "# results: ${summary#"$top"/}"
+if [ "$suite" = compat ]; then
+    kept=$top/tests/results/check-compat.txt
+    mkdir -p "$(dirname "$kept")"
+    { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-compat: $tail"
+      grep '^# ' "$summary"
+      cat "$results/compat-matrix.txt"; } > "$kept"
+    echo "# kept: ${kept#"$top"/}"
+fi
 if [ "$suite" = full ]; then
     kept=$top/tests/results/check-full-${BUILD:-patched}.tap
     mkdir -p "$(dirname "$kept")"
     { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) migration-test --full -m thorough"
       cat "$summary"
       echo "1..$n"
-      echo "# $tail"; } > "$kept"
+      echo "# summary: $tail; ${seconds}s in cases"
+      grep -E '^not ok|# SKIP' "$summary" | sed 's/^/#   not passed: /'
+      echo "# reasons: tests/KNOWN-ENVIRONMENT.md"; } > "$kept"
     echo "# kept: ${kept#"$top"/}"
 fi
 echo "$tail"
