@@ -71,6 +71,11 @@ run_gtest_binary() {
         return
     }
     if [ -n "${CASE_FILTER:-}" ]; then
+        # A case asked for that the binary does not list is a failure,
+        # not something to pass over.
+        for c in $(grep -vxF -f <(echo "$cases") <(printf '%s\n' $CASE_FILTER)); do
+            record fail "$label$c" 0 "(not listed by $(basename "$bin"))"
+        done
         cases=$(grep -xF -f <(printf '%s\n' $CASE_FILTER) <<<"$cases")
     fi
     for c in $cases; do
@@ -165,7 +170,7 @@ run_compat() {
         else
             export QTEST_QEMU_BINARY_DST=$v
         fi
-        MIGRATION_TEST_ARGS=--full CASE_FILTER="$cases" \
+        MIGRATION_TEST_ARGS="--full -m thorough" CASE_FILTER="$cases" \
             run_gtest_binary "$build/tests/qtest/migration-test" "compat-$dir:"
         for t in "$build"/tests/branch/*-test; do
             [ -x "$t" ] && run_gtest_binary "$t" "compat-$dir:"

@@ -1,0 +1,397 @@
+/*
+ * Bad input on the destination, and dropped connections
+ *
+ * A migration stream that is truncated, corrupted, or meant for another
+ * guest must make the incoming migration fail with an error that says so,
+ * and never complete.  A connection dropped at either end must fail the
+ * other end, and the source must keep its guest running with its memory
+ * intact.
+ *
+ * The stream cases take a clean precopy stream saved to a file (the same
+ * records as on a socket), damage one copy of it per case and load that
+ * with migrate-incoming (exit-on-error off, so that query-migrate can be
+ * read).  The destination's stderr is kept: the RAM loader reports the
+ * precise reason there (an unknown RAMBlock, a size mismatch, unknown
+ * record flags), and the test checks that it does.
+ *
+ * QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST select different
+ * binaries for cross-version runs.
+ *
+ * Copyright (c) 2026 The QEMU migration branch developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "migration/migration-qmp.h"
+#include "migration/migration-util.h"
+
+#define RAM_MIB         64
+#define PAGE_SIZE       4096
+#define FILL_START      (16 << 20)
+#define FILL_SIZE       (32 << 20)
+#define BLOCK_RECORD    "\x06pc.ram"    /* length byte, then the idstr */
+#define RAM_FLAG_UNUSED 0x100           /* once COMPRESS_PAGE, now invalid */
+#define QEMU_VM_EOF     0x00
+#define QEMU_VM_VMDESC  0x06
+
+/* Where the interesting records of the clean stream are. */
+typedef struct {
+    size_t block_list;  /* "pc.ram" in the setup section's block list */
+    size_t first_page;  /* header (addr | flags) of its first page record */
+    size_t eof;         /* QEMU_VM_EOF, before the JSON VM description */
+} StreamMap;
+
+typedef enum {
+    CUT_IN_SETUP,
+    CUT_IN_PAGES,
+    CUT_BEFORE_EOF,
+    EMPTY,
+    BAD_MAGIC,
+    BAD_FLAGS,
+    BAD_BLOCK_NAME,
+    NONE,
+} Damage;
+
+typedef struct {
+    const char *name;
+    Damage damage;
+    int dst_ram_mib;
+    const char *error_desc;     /* must be in query-migrate's error-desc */
+    const char *stderr_msg;     /* must be in the destination's stderr */
+} BadStreamCase;
+
+static char *tmpdir;
+static char *clean_stream;
+static StreamMap map;
+
+static QTestState *start_vm(const char *binary_var, int ram_mib,
+                            const char *extra, const char *stderr_path)
+{
+    g_autofree char *args = g_strdup_printf(
+        "-accel kvm -accel tcg -nodefaults -display none -m %dM %s 2>%s",
+        ram_mib, extra, stderr_path ? stderr_path : "/dev/null");
+
+    return qtest_init_ext(binary_var, args, NULL, true);
+}
+
+/* Pages that are neither zero nor alike, so that PAGE records are sent. */
+static void fill_ram(QTestState *qts)
+{
+    g_autofree uint8_t *buf = g_malloc(PAGE_SIZE);
+    size_t off, i;
+
+    for (off = 0; off < FILL_SIZE; off += PAGE_SIZE) {
+        for (i = 0; i < PAGE_SIZE; i++) {
+            buf[i] = (uint8_t)(off / PAGE_SIZE * 31 + i * 7);
+        }
+        qtest_memwrite(qts, FILL_START + off, buf, PAGE_SIZE);
+    }
+}
+
+static bool ram_intact(QTestState *qts)
+{
+    g_autofree uint8_t *buf = g_malloc(PAGE_SIZE);
+    size_t off, i;
+
+    for (off = 0; off < FILL_SIZE; off += PAGE_SIZE) {
+        qtest_memread(qts, FILL_START + off, buf, PAGE_SIZE);
+        for (i = 0; i < PAGE_SIZE; i++) {
+            if (buf[i] != (uint8_t)(off / PAGE_SIZE * 31 + i * 7)) {
+                g_test_message("source RAM changed at 0x%zx",
+                               FILL_START + off + i);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static size_t find(const GByteArray *s, size_t from, const char *what,
+                   size_t len)
+{
+    const uint8_t *p = memmem(s->data + from, s->len - from, what, len);
+
+    g_assert(p);
+    return p - s->data;
+}
+
+/*
+ * The stream ends with QEMU_VM_EOF, then QEMU_VM_VMDESCRIPTION, a be32
+ * length and that much JSON up to the end of the file.
+ */
+static size_t find_eof(const GByteArray *s)
+{
+    size_t p;
+
+    for (p = s->len - 5; p > 0; p--) {
+        if (s->data[p] == QEMU_VM_VMDESC && s->data[p - 1] == QEMU_VM_EOF &&
+            ldl_be_p(s->data + p + 1) == s->len - p - 5) {
+            return p - 1;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void map_stream(const GByteArray *s)
+{
+    size_t len = strlen(BLOCK_RECORD);
+
+    map.block_list = find(s, 0, BLOCK_RECORD, len);
+    /* The first page record of the block names it after its header. */
+    map.first_page = find(s, map.block_list + len, BLOCK_RECORD, len) - 8;
+    map.eof = find_eof(s);
+    g_assert_cmpuint(map.first_page, <, map.eof);
+}
+
+static GByteArray *read_stream(const char *path)
+{
+    gchar *data;
+    gsize len;
+
+    g_assert(g_file_get_contents(path, &data, &len, NULL));
+    return g_byte_array_new_take((guint8 *)data, len);
+}
+
+/*
+ * Save a paused guest with known RAM contents to clean_stream, once per
+ * process (each case may run in a process of its own).
+ */
+static void save_clean_stream(void)
+{
+    g_autofree char *uri = NULL;
+    g_autoptr(GByteArray) s = NULL;
+    QTestState *from;
+
+    if (clean_stream) {
+        return;
+    }
+    clean_stream = g_strdup_printf("%s/clean", tmpdir);
+    uri = g_strdup_printf("file:%s", clean_stream);
+    from = start_vm("QTEST_QEMU_BINARY_SRC", RAM_MIB, "-S", NULL);
+    fill_ram(from);
+    migrate_qmp(from, NULL, uri, NULL, "{}");
+    wait_for_migration_complete(from);
+    qtest_quit(from);
+
+    s = read_stream(clean_stream);
+    map_stream(s);
+}
+
+static void damage(GByteArray *s, Damage d)
+{
+    uint64_t header;
+
+    switch (d) {
+    case CUT_IN_SETUP:
+        g_byte_array_set_size(s, map.block_list + 4);
+        break;
+    case CUT_IN_PAGES:
+        g_byte_array_set_size(s, (map.first_page + map.eof) / 2);
+        break;
+    case CUT_BEFORE_EOF:
+        g_byte_array_set_size(s, map.eof);
+        break;
+    case EMPTY:
+        g_byte_array_set_size(s, 0);
+        break;
+    case BAD_MAGIC:
+        s->data[0] ^= 0xff;
+        break;
+    case BAD_FLAGS:
+        header = ldq_be_p(s->data + map.first_page);
+        stq_be_p(s->data + map.first_page, header | RAM_FLAG_UNUSED);
+        break;
+    case BAD_BLOCK_NAME:
+        s->data[map.block_list + strlen(BLOCK_RECORD) - 1] = 'x';
+        break;
+    case NONE:
+        break;
+    }
+}
+
+static char *query_error(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                              "{ 'execute': 'query-migrate' }");
+    char *desc = g_strdup(qdict_get_try_str(rsp, "error-desc"));
+
+    qobject_unref(rsp);
+    return desc;
+}
+
+static bool vm_running(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                              "{ 'execute': 'query-status' }");
+    bool running = qdict_get_bool(rsp, "running");
+
+    qobject_unref(rsp);
+    return running;
+}
+
+/* The destination failed, said why, and did not start the guest. */
+static void check_failed(QTestState *to, const char *stderr_path,
+                         const char *error_desc, const char *stderr_msg)
+{
+    g_autofree char *desc = NULL;
+    g_autofree char *err = NULL;
+
+    wait_for_migration_status(to, "failed", (const char * []) {
+                                  "completed", NULL });
+    desc = query_error(to);
+    g_test_message("error-desc: %s", desc);
+    g_assert(desc && *desc);
+    if (error_desc) {
+        g_assert(strstr(desc, error_desc));
+    }
+    g_assert_false(vm_running(to));
+
+    g_assert(g_file_get_contents(stderr_path, &err, NULL, NULL));
+    if (stderr_msg) {
+        g_test_message("stderr: %s", err);
+        g_assert(strstr(err, stderr_msg));
+    }
+}
+
+static void test_bad_stream(const void *opaque)
+{
+    const BadStreamCase *c = opaque;
+    g_autofree char *path = g_strdup_printf("%s/damaged", tmpdir);
+    g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autoptr(GByteArray) s = NULL;
+    QTestState *to;
+
+    save_clean_stream();
+    s = read_stream(clean_stream);
+    damage(s, c->damage);
+    g_assert(g_file_set_contents(path, (char *)s->data, s->len, NULL));
+
+    to = start_vm("QTEST_QEMU_BINARY_DST", c->dst_ram_mib,
+                  "-S -incoming defer", log);
+    migrate_incoming_qmp(to, uri, NULL, "{ 'exit-on-error': false }");
+    if (c->damage == NONE && c->dst_ram_mib == RAM_MIB) {
+        /* The control case: the clean stream loads. */
+        wait_for_migration_complete(to);
+        g_assert(ram_intact(to));
+    } else {
+        check_failed(to, log, c->error_desc, c->stderr_msg);
+    }
+    qtest_quit(to);
+    unlink(path);
+    unlink(log);
+}
+
+/*
+ * A live migration over a socket, slowed down so that it is still
+ * running when one end goes away.
+ */
+static void start_slow_migration(QTestState **from, QTestState **to,
+                                 const char *dst_log)
+{
+    g_autofree char *uri = g_strdup_printf("unix:%s/migsocket", tmpdir);
+
+    *from = start_vm("QTEST_QEMU_BINARY_SRC", RAM_MIB, "", NULL);
+    *to = start_vm("QTEST_QEMU_BINARY_DST", RAM_MIB, "-incoming defer",
+                   dst_log);
+    fill_ram(*from);
+    migrate_set_parameter_int(*from, "max-bandwidth", 8 << 20);
+    migrate_incoming_qmp(*to, uri, NULL, "{ 'exit-on-error': false }");
+    migrate_qmp(*from, *to, uri, NULL, "{}");
+    while (read_ram_property_int(*from, "transferred") < (4 << 20)) {
+        g_usleep(20 * 1000);
+    }
+}
+
+static void test_destination_lost(void)
+{
+    g_autofree char *desc = NULL;
+    QTestState *from, *to;
+
+    start_slow_migration(&from, &to, NULL);
+    qtest_kill_qemu(to);
+
+    wait_for_migration_status(from, "failed", (const char * []) {
+                                  "completed", NULL });
+    desc = query_error(from);
+    g_test_message("source error-desc: %s", desc);
+    g_assert(desc && *desc);
+    /* The source keeps its guest, running, with its memory. */
+    g_assert(vm_running(from));
+    g_assert(ram_intact(from));
+
+    qtest_quit(to);
+    qtest_quit(from);
+}
+
+static void test_source_lost(void)
+{
+    g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    QTestState *from, *to;
+
+    start_slow_migration(&from, &to, log);
+    qtest_kill_qemu(from);
+
+    check_failed(to, log, NULL, NULL);
+    qtest_quit(from);
+    qtest_quit(to);
+    unlink(log);
+}
+
+static const BadStreamCase stream_cases[] = {
+    { "control", NONE, RAM_MIB, NULL, NULL },
+    { "truncated/setup", CUT_IN_SETUP, RAM_MIB, NULL, NULL },
+    { "truncated/pages", CUT_IN_PAGES, RAM_MIB, NULL, NULL },
+    { "truncated/before-eof", CUT_BEFORE_EOF, RAM_MIB, NULL, NULL },
+    { "empty", EMPTY, RAM_MIB, "Not a migration stream", NULL },
+    { "bad-magic", BAD_MAGIC, RAM_MIB, "Not a migration stream", NULL },
+    { "unknown-flags", BAD_FLAGS, RAM_MIB, NULL,
+      "Unknown combination of migration flags" },
+    { "ramblock/unknown", BAD_BLOCK_NAME, RAM_MIB, NULL,
+      "Unknown ramblock \"pc.rax\"" },
+    { "ramblock/size", NONE, RAM_MIB * 2, NULL, "Size mismatch: pc.ram" },
+};
+
+int main(int argc, char **argv)
+{
+    const char *arch = qtest_get_arch();
+    g_autofree char *sock = NULL;
+    size_t i;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+
+    if (strcmp(arch, "x86_64") && strcmp(arch, "i386")) {
+        g_test_skip("x86 only");
+        return g_test_run();
+    }
+
+    tmpdir = g_dir_make_tmp("ram-bad-input-XXXXXX", NULL);
+    g_assert(tmpdir);
+
+    for (i = 0; i < G_N_ELEMENTS(stream_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/migration/ram-bad-input/stream/%s", stream_cases[i].name);
+        qtest_add_data_func(path, &stream_cases[i], test_bad_stream);
+    }
+    qtest_add_func("/migration/ram-bad-input/dropped/destination",
+                   test_destination_lost);
+    qtest_add_func("/migration/ram-bad-input/dropped/source",
+                   test_source_lost);
+
+    ret = g_test_run();
+
+    if (clean_stream) {
+        unlink(clean_stream);
+        g_free(clean_stream);
+    }
+    sock = g_strdup_printf("%s/migsocket", tmpdir);
+    unlink(sock);
+    rmdir(tmpdir);
+    g_free(tmpdir);
+    return ret;
+}
