@@ -679,6 +679,14 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* sep, then "key": "value" */
+static void json_kv(FILE *f, const char *sep, const char *key,
+                    const char *value)
+{
+    fprintf(f, "%s\"%s\": ", sep, key);
+    json_str(f, value);
+}
+
 static void json_stats(FILE *f, const char *key, Stats st, const char *sep)
 {
     if (!st.n) {
@@ -713,22 +721,16 @@ static void write_json(const char *path, const Machine *m, const int *sel,
     fprintf(f, "  \"size_bytes\": %zu, \"reps\": %d, \"page_bytes\": %d, "
             "\"run_pages\": %d, \"source_bytes\": %u,\n",
             size, reps, PAGE, RUN_PAGES, SRC_SIZE);
-    fprintf(f, "  \"machine\": {\"kernel\": ");
-    json_str(f, m->kernel);
-    fprintf(f, ", \"cpu\": ");
-    json_str(f, m->cpu);
-    fprintf(f, ", \"cores\": %ld,\n    \"thp_enabled\": ", m->ncpu);
-    json_str(f, m->thp);
-    fprintf(f, ", \"thp_shmem_enabled\": ");
-    json_str(f, m->thp_shmem);
-    fprintf(f, ", \"thp_defrag\": ");
-    json_str(f, m->thp_defrag);
-    fprintf(f, ",\n    \"unprivileged_userfaultfd\": ");
-    json_str(f, m->uffd_sysctl);
-    fprintf(f, ", \"loadavg_start\": ");
-    json_str(f, m->load_start);
-    fprintf(f, ", \"loadavg_end\": ");
-    json_str(f, m->load_end);
+    fprintf(f, "  \"machine\": {");
+    json_kv(f, "", "kernel", m->kernel);
+    json_kv(f, ", ", "cpu", m->cpu);
+    fprintf(f, ", \"cores\": %ld", m->ncpu);
+    json_kv(f, ",\n    ", "thp_enabled", m->thp);
+    json_kv(f, ", ", "thp_shmem_enabled", m->thp_shmem);
+    json_kv(f, ", ", "thp_defrag", m->thp_defrag);
+    json_kv(f, ",\n    ", "unprivileged_userfaultfd", m->uffd_sysctl);
+    json_kv(f, ", ", "loadavg_start", m->load_start);
+    json_kv(f, ", ", "loadavg_end", m->load_end);
     fprintf(f, "},\n  \"order\": [");
     for (r = 0; r < reps; r++) {
         fprintf(f, "%s[", r ? ", " : "");
