@@ -10,9 +10,13 @@
  * The stream cases take a clean precopy stream saved to a file (the same
  * records as on a socket), damage one copy of it per case and load that
  * with migrate-incoming (exit-on-error off, so that query-migrate can be
- * read).  The destination's stderr is kept: the RAM loader reports the
- * precise reason there (an unknown RAMBlock, a size mismatch, unknown
- * record flags), and the test checks that it does.
+ * read).  The branch's RAM loader puts the precise reason (an unknown
+ * RAMBlock, a size mismatch, unknown record flags, where the stream
+ * ended), the block, the offset and the stream offset into
+ * query-migrate's error-desc, and the test checks that it does.  Upstream
+ * QEMU reports those reasons only on stderr; when the destination is not
+ * the branch (its query-version package does not name it), the test
+ * checks stderr instead.
  *
  * QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST select different
  * binaries for cross-version runs.
@@ -34,6 +38,7 @@
 #define FILL_START      (16 << 20)
 #define FILL_SIZE       (32 << 20)
 #define BLOCK_RECORD    "\x06pc.ram"    /* length byte, then the idstr */
+#define RAM_FLAG_ZERO   0x002
 #define RAM_FLAG_UNUSED 0x100           /* once COMPRESS_PAGE, now invalid */
 #define QEMU_VM_EOF     0x00
 #define QEMU_VM_VMDESC  0x06
@@ -52,6 +57,8 @@ typedef enum {
     EMPTY,
     BAD_MAGIC,
     BAD_FLAGS,
+    BAD_ZERO_FILL,
+    BAD_OFFSET,
     BAD_BLOCK_NAME,
     NONE,
 } Damage;
@@ -61,7 +68,8 @@ typedef struct {
     Damage damage;
     int dst_ram_mib;
     const char *error_desc;     /* must be in query-migrate's error-desc */
-    const char *stderr_msg;     /* must be in the destination's stderr */
+    const char *stderr_msg;     /* upstream: must be in its stderr */
+    const char *branch_desc;    /* the branch: must be in error-desc */
 } BadStreamCase;
 
 static char *tmpdir;
@@ -205,6 +213,17 @@ static void damage(GByteArray *s, Damage d)
         header = ldq_be_p(s->data + map.first_page);
         stq_be_p(s->data + map.first_page, header | RAM_FLAG_UNUSED);
         break;
+    case BAD_ZERO_FILL:
+        /* The first page is zero: its record ends with the fill byte. */
+        header = ldq_be_p(s->data + map.first_page);
+        g_assert_cmphex(header & 0xfff, ==, RAM_FLAG_ZERO);
+        s->data[map.first_page + 8 + strlen(BLOCK_RECORD)] = 0x5a;
+        break;
+    case BAD_OFFSET:
+        header = ldq_be_p(s->data + map.first_page);
+        stq_be_p(s->data + map.first_page,
+                 header | ((uint64_t)RAM_MIB << 20));
+        break;
     case BAD_BLOCK_NAME:
         s->data[map.block_list + strlen(BLOCK_RECORD) - 1] = 'x';
         break;
@@ -233,27 +252,43 @@ static bool vm_running(QTestState *qts)
     return running;
 }
 
+/* Whether @qts runs the migration branch's RAM engine. */
+static bool is_branch(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                              "{ 'execute': 'query-version' }");
+    bool branch = strstr(qdict_get_str(rsp, "package"), "migration-branch");
+
+    qobject_unref(rsp);
+    return branch;
+}
+
 /* The destination failed, said why, and did not start the guest. */
 static void check_failed(QTestState *to, const char *stderr_path,
-                         const char *error_desc, const char *stderr_msg)
+                         const BadStreamCase *c)
 {
     g_autofree char *desc = NULL;
     g_autofree char *err = NULL;
+    bool branch = is_branch(to);
 
     wait_for_migration_status(to, "failed", (const char * []) {
                                   "completed", NULL });
     desc = query_error(to);
-    g_test_message("error-desc: %s", desc);
+    g_test_message("error-desc (%s): %s", branch ? "branch" : "upstream",
+                   desc);
     g_assert(desc && *desc);
-    if (error_desc) {
-        g_assert(strstr(desc, error_desc));
+    if (c && c->error_desc) {
+        g_assert(strstr(desc, c->error_desc));
+    }
+    if (c && c->branch_desc && branch) {
+        g_assert(strstr(desc, c->branch_desc));
     }
     g_assert_false(vm_running(to));
 
     g_assert(g_file_get_contents(stderr_path, &err, NULL, NULL));
-    if (stderr_msg) {
+    if (c && c->stderr_msg && !branch) {
         g_test_message("stderr: %s", err);
-        g_assert(strstr(err, stderr_msg));
+        g_assert(strstr(err, c->stderr_msg));
     }
 }
 
@@ -279,7 +314,7 @@ static void test_bad_stream(const void *opaque)
         wait_for_migration_complete(to);
         g_assert(ram_intact(to));
     } else {
-        check_failed(to, log, c->error_desc, c->stderr_msg);
+        check_failed(to, log, c);
     }
     qtest_quit(to);
     unlink(path);
@@ -336,24 +371,41 @@ static void test_source_lost(void)
     start_slow_migration(&from, &to, log);
     qtest_kill_qemu(from);
 
-    check_failed(to, log, NULL, NULL);
+    check_failed(to, log, NULL);
     qtest_quit(from);
     qtest_quit(to);
     unlink(log);
 }
 
 static const BadStreamCase stream_cases[] = {
-    { "control", NONE, RAM_MIB, NULL, NULL },
-    { "truncated/setup", CUT_IN_SETUP, RAM_MIB, NULL, NULL },
-    { "truncated/pages", CUT_IN_PAGES, RAM_MIB, NULL, NULL },
-    { "truncated/before-eof", CUT_BEFORE_EOF, RAM_MIB, NULL, NULL },
-    { "empty", EMPTY, RAM_MIB, "Not a migration stream", NULL },
-    { "bad-magic", BAD_MAGIC, RAM_MIB, "Not a migration stream", NULL },
+    { "control", NONE, RAM_MIB },
+    { "truncated/setup", CUT_IN_SETUP, RAM_MIB, NULL, NULL,
+      "RAM: stream ended or failed in the block list: end of stream "
+      "after " },
+    { "truncated/pages", CUT_IN_PAGES, RAM_MIB, NULL, NULL,
+      "RAM: stream ended or failed in " },
+    { "truncated/before-eof", CUT_BEFORE_EOF, RAM_MIB },
+    { "empty", EMPTY, RAM_MIB, "Not a migration stream" },
+    { "bad-magic", BAD_MAGIC, RAM_MIB, "Not a migration stream" },
     { "unknown-flags", BAD_FLAGS, RAM_MIB, NULL,
-      "Unknown combination of migration flags" },
+      "Unknown combination of migration flags",
+      "RAM: unknown combination of record flags 0x102 "
+      "(block 'pc.ram' offset 0x0, record at stream offset " },
+    { "zero-page-fill", BAD_ZERO_FILL, RAM_MIB, NULL,
+      "Found a zero page with value 90",
+      "RAM: zero page record with fill byte 0x5a "
+      "(block 'pc.ram' offset 0x0, record at stream offset " },
+    { "page-offset", BAD_OFFSET, RAM_MIB, NULL,
+      "Illegal RAM offset 4000000",
+      "RAM: page offset beyond the RAMBlock's 0x4000000 bytes "
+      "(block 'pc.ram' offset 0x4000000, record at stream offset " },
     { "ramblock/unknown", BAD_BLOCK_NAME, RAM_MIB, NULL,
-      "Unknown ramblock \"pc.rax\"" },
-    { "ramblock/size", NONE, RAM_MIB * 2, NULL, "Size mismatch: pc.ram" },
+      "Unknown ramblock \"pc.rax\"",
+      "RAM: the source has RAMBlock 'pc.rax' and this QEMU does not "
+      "(record at stream offset " },
+    { "ramblock/size", NONE, RAM_MIB * 2, NULL, "Size mismatch: pc.ram",
+      "RAM: block list: Size mismatch: pc.ram: 0x4000000 != 0x8000000: "
+      "Invalid argument (record at stream offset " },
 };
 
 int main(int argc, char **argv)
