@@ -163,6 +163,10 @@ class Bench:
         self.scenario = None
         self.guest_kind, self.accel = miglib.pick_guest(
             opts.guest, opts.accel)
+        self.host_memory = opts.host_memory
+        if self.host_memory == 'auto':
+            self.host_memory = 'warm' if free_page_reporting() else 'cold'
+        self.limits_exe = os.path.join(self.tmp, 'limits')
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -201,10 +205,20 @@ class Bench:
 
     # -- one migration -----------------------------------------------------
 
+    def warm_host_memory(self, measured):
+        """Hand the next destination memory that the outer host backs."""
+        if not measured or self.host_memory != 'warm':
+            return
+        sc = self.scenario
+        mib = min(sc.ram_mib, sc.area_mib + 512)
+        subprocess.run([self.limits_exe, '--warm', str(mib)], check=True,
+                       stdout=subprocess.DEVNULL)
+
     def migrate(self, src, build, tag, measured):
         sc = self.scenario
         if sc.mode == 'file':
             return self.save_restore(src, build, tag, measured)
+        self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
         sock = os.path.join(self.tmp, f'{tag}.sock')
         for g in (src, dst):
@@ -256,6 +270,7 @@ class Bench:
         if info['status'] != 'completed':
             raise RuntimeError(f'{tag}: save {info["status"]}')
         src_ram = src.ram_path
+        self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
         dst.set_caps(sc.caps, sc.params)
         cpu0 = dst.cpu()
@@ -448,6 +463,14 @@ def build_everything():
         subprocess.run(cmd, check=True)
 
 
+def free_page_reporting():
+    """Does this kernel hand free memory back to an outer host?"""
+    with open('/proc/cmdline', encoding='ascii') as f:
+        if 'page_reporting' in f.read():
+            return True
+    return os.path.exists('/sys/module/page_reporting')
+
+
 def machine_limits(tmp):
     exe = os.path.join(tmp, 'limits')
     subprocess.run(['gcc', '-O2', '-o', exe,
@@ -470,6 +493,13 @@ def main():
                     help='test guest (default: see miglib.pick_guest())')
     ap.add_argument('--accel', choices=('kvm', 'tcg'))
     ap.add_argument('--no-build', action='store_true')
+    ap.add_argument('--host-memory', choices=('cold', 'warm', 'auto'),
+                    default='cold',
+                    help='warm: before each measured destination starts, '
+                    'touch and free as much memory as the guest has; '
+                    'auto: warm where the kernel reports free pages to an '
+                    'outer host; cold (default): neither (see '
+                    'bench/README.md, "Host memory")')
     opts = ap.parse_args()
     reps = opts.reps or (3 if opts.quick else 5)
     scale = opts.scale or (0.125 if opts.quick else 1.0)
@@ -483,6 +513,7 @@ def main():
     bench = Bench(opts)
     started = time.time()
     limits = machine_limits(bench.tmp)
+    limits['host_memory'] = bench.host_memory
     print(f'bench: machine limits: {json.dumps(limits)}', flush=True)
     errors = []
     try:

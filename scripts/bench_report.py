@@ -152,6 +152,17 @@ def _limit_honoured(samples, scenario):
             '.', '']
 
 
+HOST_MEMORY = {
+    'warm': 'Host memory: **warmed**. Before each measured destination '
+            'starts, a helper touches as much fresh memory as the guest '
+            'has and frees it, so that the destination takes pages the '
+            'outer host backs (bench/README.md, "Host memory").',
+    'cold': 'Host memory: as found (cold). Destinations take memory the '
+            'outer host may have reclaimed (bench/README.md, '
+            '"Host memory").',
+}
+
+
 def markdown(result, summary):
     lim = result['limits']
     m = result['machine']
@@ -169,6 +180,8 @@ def markdown(result, summary):
         f"{lim['fault_4k_s_per_gb']} s/GB (4K), "
         f"{lim['fault_thp_s_per_gb']} s/GB (THP), MADV_POPULATE_WRITE "
         f"{lim['populate_write_s_per_gb']} s/GB.",
+        '',
+        HOST_MEMORY.get(lim.get('host_memory', 'cold'), ''),
         '',
         'Ratio = patched median / vanilla median (below 1 is better for '
         'times, CPU and bytes; above 1 is better for throughput).  '

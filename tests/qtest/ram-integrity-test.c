@@ -9,8 +9,18 @@
  * destination's RAM file must equal the source's byte for byte.
  *
  * Each case runs precopy on one channel, multifd with two channels, and
- * multifd with zstd.  QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST
+ * multifd with zstd.  The "rewrite" cases also change pages through
+ * QEMU (qtest writes, which the dirty bitmap sees) while the first passes
+ * run: data pages become zero and holes become data, so that pages go
+ * again as the other kind.  QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST
  * select different binaries for cross-version runs.
+ *
+ * The zero pages this test leaves alone are holes of the source's file.
+ * With the same binary on both sides, the test also checks that the
+ * migration allocated none of them: on the source by reading them, on
+ * the destination by writing or checking a zero page.  That is a
+ * property of this branch's engine, so a cross-version run, where one
+ * side may be upstream's, only reports the figures.
  *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
@@ -32,6 +42,7 @@ typedef struct {
     const char *name;
     bool multifd;
     const char *compression;
+    bool rewrite;       /* change pages while the migration runs */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -72,6 +83,21 @@ static void fill_page(uint8_t *page, size_t index, uint64_t *seed)
         memcpy(page, &index, sizeof(index));
         break;
     }
+}
+
+/* Bytes of the file that are backed by memory, holes excluded. */
+static uint64_t allocated(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+static bool same_binaries(void)
+{
+    return !g_strcmp0(getenv("QTEST_QEMU_BINARY_SRC"),
+                      getenv("QTEST_QEMU_BINARY_DST"));
 }
 
 static uint8_t *map_ram(const char *path, bool writable)
@@ -120,6 +146,54 @@ static void setup_channels(QTestState *qts, const IntegrityCase *c)
     migrate_set_parameter_str(qts, "multifd-compression", c->compression);
 }
 
+static bool migration_passes(QTestState *from, uint64_t passes)
+{
+    g_autofree char *status = migrate_query_status(from);
+
+    return get_migration_pass(from) >= passes ||
+           !strcmp(status, "pre-switchover");
+}
+
+/*
+ * Let the migration run slowly through a few passes while pages change
+ * kind: random pages are zeroed, zero pages (holes) get data.  The source
+ * has pause-before-switchover, so that the last changes are made before
+ * the final pass, never after the migration completed.
+ */
+static void rewrite_during_migration(QTestState *from)
+{
+    g_autofree uint8_t *data = g_malloc(PAGE_SIZE);
+    uint64_t seed = 0x2545f4914f6cdd1dULL;
+    size_t wave, i, page;
+
+    for (wave = 0; wave < 6; wave++) {
+        if (wave == 3) {
+            /* Past the first pass, so that rewritten pages go again. */
+            while (!migration_passes(from, 3)) {
+                g_usleep(10 * 1000);
+            }
+        }
+        for (i = 0; i < 64; i++) {
+            page = prng_next(&seed) % (RAM_SIZE / PAGE_SIZE);
+            page = page - page % 8 + 5 + wave % 3;       /* random kind */
+            qtest_memset(from, page * PAGE_SIZE, 0, PAGE_SIZE);
+
+            page = prng_next(&seed) % (RAM_SIZE / PAGE_SIZE);
+            page = page - page % 8 + wave % 2;           /* a hole */
+            memset(data, 0, PAGE_SIZE);
+            data[wave * 8] = 0xc3;
+            memcpy(data + PAGE_SIZE - sizeof(page), &page, sizeof(page));
+            qtest_memwrite(from, page * PAGE_SIZE, data, PAGE_SIZE);
+        }
+        g_usleep(50 * 1000);
+    }
+    migrate_ensure_converge(from);
+    while (!migration_passes(from, UINT64_MAX)) {
+        g_usleep(10 * 1000);
+    }
+    migrate_continue(from, "pre-switchover");
+}
+
 /* Report the first differing page, if any; return the number of them. */
 static size_t compare_ram(const uint8_t *src, const uint8_t *dst)
 {
@@ -149,6 +223,7 @@ static void test_ram_integrity(const void *opaque)
     QTestState *from, *to;
     uint8_t *src, *dst;
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    uint64_t src_alloc;
     size_t page;
 
     from = start_vm("QTEST_QEMU_BINARY_SRC", src_path, false);
@@ -159,13 +234,36 @@ static void test_ram_integrity(const void *opaque)
     for (page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
         fill_page(src + page * PAGE_SIZE, page, &seed);
     }
+    src_alloc = allocated(src_path);
+    g_assert_cmpuint(src_alloc, <=, RAM_SIZE / 8 * 6);
 
     setup_channels(from, c);
     setup_channels(to, c);
+    if (c->rewrite) {
+        migrate_set_parameter_int(from, "max-bandwidth", 64 << 20);
+        migrate_set_parameter_int(from, "downtime-limit", 1);
+        migrate_set_capability(from, "pause-before-switchover", true);
+    }
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
+    if (c->rewrite) {
+        rewrite_during_migration(from);
+    }
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
+
+    /* Before compare_ram(), whose reads fill the holes. */
+    g_test_message("allocated: source %" PRIu64 " -> %" PRIu64 " KiB, "
+                   "destination %" PRIu64 " KiB, of %zu KiB",
+                   src_alloc >> 10, allocated(src_path) >> 10,
+                   allocated(dst_path) >> 10, RAM_SIZE >> 10);
+    if (same_binaries()) {
+        /* Rewritten holes are data now, on both sides. */
+        if (!c->rewrite) {
+            g_assert_cmpuint(allocated(src_path), ==, src_alloc);
+        }
+        g_assert_cmpuint(allocated(dst_path), <=, allocated(src_path));
+    }
 
     dst = map_ram(dst_path, false);
     g_assert_cmpuint(compare_ram(src, dst), ==, 0);
@@ -185,6 +283,8 @@ static const IntegrityCase cases[] = {
     { "precopy", false, NULL },
     { "multifd/none", true, "none" },
     { "multifd/zstd", true, "zstd" },
+    { "precopy/rewrite", false, NULL, true },
+    { "multifd/none/rewrite", true, "none", true },
 };
 
 int main(int argc, char **argv)
