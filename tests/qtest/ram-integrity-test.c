@@ -12,7 +12,9 @@
  * multifd with zstd.  The "rewrite" cases also change pages through
  * QEMU (qtest writes, which the dirty bitmap sees) while the first passes
  * run: data pages become zero and holes become data, so that pages go
- * again as the other kind.  QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST
+ * again as the other kind.  The "anon" cases use anonymous guest RAM,
+ * which the test cannot map: the pattern goes in, and both sides' RAM
+ * comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST
  * select different binaries for cross-version runs.
  *
  * The zero pages this test leaves alone are holes of the source's file.
@@ -43,6 +45,7 @@ typedef struct {
     bool multifd;
     const char *compression;
     bool rewrite;       /* change pages while the migration runs */
+    bool anon;          /* memory-backend-ram instead of a shared file */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -116,12 +119,14 @@ static uint8_t *map_ram(const char *path, bool writable)
 static QTestState *start_vm(const char *binary_var, const char *ram_path,
                             bool incoming)
 {
+    g_autofree char *backend = ram_path ?
+        g_strdup_printf("memory-backend-file,id=ram0,size=%dM,mem-path=%s,"
+                        "share=on", RAM_MIB, ram_path) :
+        g_strdup_printf("memory-backend-ram,id=ram0,size=%dM", RAM_MIB);
     g_autofree char *args = g_strdup_printf(
         "-accel kvm -accel tcg -nodefaults -display none "
-        "-machine pc,memory-backend=ram0 -m %dM "
-        "-object memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=on "
-        "-S %s",
-        RAM_MIB, RAM_MIB, ram_path, incoming ? "-incoming defer" : "");
+        "-machine pc,memory-backend=ram0 -m %dM -object %s -S %s",
+        RAM_MIB, backend, incoming ? "-incoming defer" : "");
 
     return qtest_init_ext(binary_var, args, NULL, true);
 }
@@ -194,6 +199,28 @@ static void rewrite_during_migration(QTestState *from)
     migrate_continue(from, "pre-switchover");
 }
 
+#define QTEST_CHUNK     (1 << 20)
+
+static void write_ram_qtest(QTestState *qts, const uint8_t *buf)
+{
+    size_t off;
+
+    for (off = 0; off < RAM_SIZE; off += QTEST_CHUNK) {
+        qtest_bufwrite(qts, off, buf + off, QTEST_CHUNK);
+    }
+}
+
+static uint8_t *read_ram_qtest(QTestState *qts)
+{
+    uint8_t *buf = g_malloc(RAM_SIZE);
+    size_t off;
+
+    for (off = 0; off < RAM_SIZE; off += QTEST_CHUNK) {
+        qtest_bufread(qts, off, buf + off, QTEST_CHUNK);
+    }
+    return buf;
+}
+
 /* Report the first differing page, if any; return the number of them. */
 static size_t compare_ram(const uint8_t *src, const uint8_t *dst)
 {
@@ -223,19 +250,24 @@ static void test_ram_integrity(const void *opaque)
     QTestState *from, *to;
     uint8_t *src, *dst;
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    uint64_t src_alloc;
+    uint64_t src_alloc = 0;
     size_t page;
 
-    from = start_vm("QTEST_QEMU_BINARY_SRC", src_path, false);
-    to = start_vm("QTEST_QEMU_BINARY_DST", dst_path, true);
+    from = start_vm("QTEST_QEMU_BINARY_SRC", c->anon ? NULL : src_path,
+                    false);
+    to = start_vm("QTEST_QEMU_BINARY_DST", c->anon ? NULL : dst_path, true);
     g_test_message("%s: accelerator %s", c->name, accel_name(from));
 
-    src = map_ram(src_path, true);
+    src = c->anon ? g_malloc0(RAM_SIZE) : map_ram(src_path, true);
     for (page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
         fill_page(src + page * PAGE_SIZE, page, &seed);
     }
-    src_alloc = allocated(src_path);
-    g_assert_cmpuint(src_alloc, <=, RAM_SIZE / 8 * 6);
+    if (c->anon) {
+        write_ram_qtest(from, src);
+    } else {
+        src_alloc = allocated(src_path);
+        g_assert_cmpuint(src_alloc, <=, RAM_SIZE / 8 * 6);
+    }
 
     setup_channels(from, c);
     setup_channels(to, c);
@@ -251,6 +283,20 @@ static void test_ram_integrity(const void *opaque)
     }
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
+
+    if (c->anon) {
+        /* The source's RAM as it ended, rewrites included */
+        g_free(src);
+        src = read_ram_qtest(from);
+        dst = read_ram_qtest(to);
+        g_assert_cmpuint(compare_ram(src, dst), ==, 0);
+        qtest_qmp_assert_success(to, "{ 'execute': 'cont' }");
+        g_free(src);
+        g_free(dst);
+        qtest_quit(from);
+        qtest_quit(to);
+        return;
+    }
 
     /* Before compare_ram(), whose reads fill the holes. */
     g_test_message("allocated: source %" PRIu64 " -> %" PRIu64 " KiB, "
@@ -285,6 +331,9 @@ static const IntegrityCase cases[] = {
     { "multifd/zstd", true, "zstd" },
     { "precopy/rewrite", false, NULL, true },
     { "multifd/none/rewrite", true, "none", true },
+    { "precopy/anon", false, NULL, false, true },
+    { "precopy/anon/rewrite", false, NULL, true, true },
+    { "multifd/none/anon", true, "none", false, true },
 };
 
 int main(int argc, char **argv)
