@@ -12,10 +12,11 @@
  * multifd with zstd.  The "rewrite" cases also change pages through
  * QEMU (qtest writes, which the dirty bitmap sees) while the first passes
  * run: data pages become zero and holes become data, so that pages go
- * again as the other kind.  The "anon" cases use anonymous guest RAM,
- * which the test cannot map: the pattern goes in, and both sides' RAM
- * comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST
- * select different binaries for cross-version runs.
+ * again as the other kind.  The "probe" case also reads the
+ * destination's RAM while it loads.  The "anon" cases use anonymous
+ * guest RAM, which the test cannot map: the pattern goes in, and both
+ * sides' RAM comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and
+ * QTEST_QEMU_BINARY_DST select different binaries for cross-version runs.
  *
  * The zero pages this test leaves alone are holes of the source's file.
  * With the same binary on both sides, the test also checks that the
@@ -46,6 +47,7 @@ typedef struct {
     const char *compression;
     bool rewrite;       /* change pages while the migration runs */
     bool anon;          /* memory-backend-ram instead of a shared file */
+    bool probe;         /* read the destination's RAM while it loads */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -160,18 +162,49 @@ static bool migration_passes(QTestState *from, uint64_t passes)
 }
 
 /*
+ * Read pages of the destination's RAM through QEMU while it loads: pages
+ * not there yet, pages that are, and pages that will come again.  The
+ * reads must not wait for the migration, and a page read before it
+ * arrives must still arrive (see the fill in
+ * docs/devel/migration/ram-engine.rst).  Only pages that hold data on
+ * the source, so that the reads allocate nothing the source lacks.
+ * Reads start once the destination loads: a read before would allocate
+ * pages of a file that should still be all holes then.
+ */
+static void probe_destination(QTestState *to, uint64_t *seed)
+{
+    uint8_t buf[64];
+    size_t i, page;
+
+    for (i = 0; i < 64; i++) {
+        page = prng_next(seed) % (RAM_SIZE / PAGE_SIZE);
+        page = page - page % 8 + 2 + prng_next(seed) % 6;
+        qtest_memread(to, page * PAGE_SIZE + i * 8, buf, sizeof(buf));
+    }
+}
+
+/*
  * Let the migration run slowly through a few passes while pages change
  * kind: random pages are zeroed, zero pages (holes) get data.  The source
  * has pause-before-switchover, so that the last changes are made before
- * the final pass, never after the migration completed.
+ * the final pass, never after the migration completed.  @to, if not
+ * NULL, is read while this goes on.
  */
-static void rewrite_during_migration(QTestState *from)
+static void rewrite_during_migration(QTestState *from, QTestState *to)
 {
     g_autofree uint8_t *data = g_malloc(PAGE_SIZE);
     uint64_t seed = 0x2545f4914f6cdd1dULL;
+    uint64_t probe_seed = 0x853c49e6748fea9bULL;
     size_t wave, i, page;
 
+    while (to && read_ram_property_int(from, "transferred") < (8 << 20)) {
+        g_usleep(10 * 1000);
+    }
+
     for (wave = 0; wave < 6; wave++) {
+        if (to) {
+            probe_destination(to, &probe_seed);
+        }
         if (wave == 3) {
             /* Past the first pass, so that rewritten pages go again. */
             while (!migration_passes(from, 3)) {
@@ -279,7 +312,7 @@ static void test_ram_integrity(const void *opaque)
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
     if (c->rewrite) {
-        rewrite_during_migration(from);
+        rewrite_during_migration(from, c->probe ? to : NULL);
     }
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
@@ -331,6 +364,7 @@ static const IntegrityCase cases[] = {
     { "multifd/zstd", true, "zstd" },
     { "precopy/rewrite", false, NULL, true },
     { "multifd/none/rewrite", true, "none", true },
+    { "multifd/none/probe", true, "none", true, false, true },
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
     { "multifd/none/anon", true, "none", false, true },
