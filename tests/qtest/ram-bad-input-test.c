@@ -248,6 +248,10 @@ static bool vm_running(QTestState *qts)
                                               "{ 'execute': 'query-status' }");
     bool running = qdict_get_bool(rsp, "running");
 
+    if (!running) {
+        /* Say which state, to tell a guest's error from a migration's. */
+        g_test_message("runstate: %s", qdict_get_str(rsp, "status"));
+    }
     qobject_unref(rsp);
     return running;
 }
