@@ -13,6 +13,9 @@ verification pass on either side ever found one.
 Modes:
   precopy           plain live migration over a unix socket
   multifd           the same with 2 multifd channels
+  multifd-memfd     multifd with guest RAM a shared memfd on both sides,
+                    which the branch's destination fills with
+                    UFFDIO_COPY while the guest's vCPUs may already run
   postcopy          precopy for a second at a capped rate, then
                     migrate-start-postcopy; the source must report
                     postcopy-active
@@ -76,6 +79,8 @@ MODES = {
     'precopy': {},
     'multifd': {'caps': {'multifd': True},
                 'params': {'multifd-channels': 2}},
+    'multifd-memfd': {'caps': {'multifd': True},
+                      'params': {'multifd-channels': 2}, 'memfd': True},
     'postcopy': {'caps': POSTCOPY, 'postcopy': True},
     'postcopy-preempt': {'caps': dict(POSTCOPY, **{'postcopy-preempt':
                                                    True}),
@@ -126,6 +131,10 @@ class ModeRun:
         tag = f'{len(self.guests):02d}-{role}-{build}'
         args = ['-accel', self.accel, '-m', str(RAM_MIB), '-nodefaults',
                 '-no-reboot'] + list(extra)
+        if self.spec.get('memfd'):
+            args += ['-machine', 'memory-backend=ram0', '-object',
+                     f'memory-backend-memfd,id=ram0,size={RAM_MIB}M,'
+                     'share=on']
         args += miglib.linux_guest_args(GUEST_PARAMS)
         g = miglib.Guest(miglib.BUILDS[build], tag, args, self.tmp,
                          incoming=incoming, log_dir=self.logdir)

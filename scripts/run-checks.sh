@@ -144,8 +144,8 @@ COMPAT_CASES="
 /x86_64/migration/multifd/file/mapped-ram
 /x86_64/migration/multifd/file/mapped-ram/dio
 "
-# The real-guest mode that make check runs (check-guest runs them all).
-GUEST_SMOKE_MODE=multifd
+# The real-guest modes that make check runs (check-guest runs them all).
+GUEST_SMOKE_MODE=multifd,multifd-memfd
 COMPAT_SMOKE_CASES="
 /x86_64/migration/precopy/unix/plain
 /x86_64/migration/multifd/tcp/plain/zstd
