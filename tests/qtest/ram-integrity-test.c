@@ -15,7 +15,9 @@
  * again as the other kind.  The "probe" case also reads the
  * destination's RAM while it loads; the "prealloc" case has it
  * allocated before (the branch then writes instead of filling, see
- * docs/devel/migration/ram-engine.rst).  The "anon" cases use anonymous
+ * docs/devel/migration/ram-engine.rst).  The "switchover" cases check
+ * when the source stops its guest (x-switchover-mid-first-pass).  The
+ * "anon" cases use anonymous
  * guest RAM, which the test cannot map: the pattern goes in, and both
  * sides' RAM comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and
  * QTEST_QEMU_BINARY_DST select different binaries for cross-version runs.
@@ -36,12 +38,20 @@
 #include <sys/mman.h>
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "migration/migration-qmp.h"
 #include "migration/migration-util.h"
 
 #define RAM_MIB         128
 #define RAM_SIZE        ((size_t)RAM_MIB << 20)
 #define PAGE_SIZE       4096
+
+/* What the source may do once the estimate allows the switchover */
+typedef enum {
+    SWITCHOVER_ANY,         /* not checked */
+    SWITCHOVER_FIRST_PASS,  /* wait for the end of the first pass */
+    SWITCHOVER_MID_PASS,    /* x-switchover-mid-first-pass: at once */
+} Switchover;
 
 typedef struct {
     const char *name;
@@ -51,6 +61,7 @@ typedef struct {
     bool anon;          /* memory-backend-ram instead of a shared file */
     bool probe;         /* read the destination's RAM while it loads */
     bool prealloc;      /* the destination's RAM file is allocated */
+    Switchover switchover;
 } IntegrityCase;
 
 static char *tmpdir;
@@ -238,6 +249,50 @@ static void rewrite_during_migration(QTestState *from, QTestState *to)
 
 #define QTEST_CHUNK     (1 << 20)
 
+static bool has_capability(QTestState *qts, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts,
+                           "{ 'execute': 'query-migrate-capabilities' }");
+    QList *caps = qdict_get_qlist(rsp, "return");
+    QListEntry *e;
+    bool found = false;
+
+    g_assert(caps);
+    QLIST_FOREACH_ENTRY(caps, e) {
+        QDict *cap = qobject_to(QDict, qlist_entry_obj(e));
+
+        found |= !strcmp(qdict_get_str(cap, "capability"), name);
+    }
+    qobject_unref(rsp);
+    return found;
+}
+
+/*
+ * With a downtime limit far above what the source holds, the estimate
+ * allows the switchover about 100 ms into the first pass.  The source
+ * is paused and dirties nothing, so this branch waits for the end of the
+ * pass, with nothing left for the downtime; with
+ * x-switchover-mid-first-pass, or an upstream source, it stops with
+ * most of RAM still to send.  pause-before-switchover shows what is left
+ * at that point.
+ */
+static void check_switchover(QTestState *from, const IntegrityCase *c)
+{
+    bool branch = has_capability(from, "x-switchover-mid-first-pass");
+    int64_t remaining;
+
+    wait_for_migration_status(from, "pre-switchover", NULL);
+    remaining = read_ram_property_int(from, "remaining");
+    g_test_message("%s source: %" PRId64 " KiB left at the switchover",
+                   branch ? "branch" : "upstream", remaining >> 10);
+    if (branch && c->switchover == SWITCHOVER_FIRST_PASS) {
+        g_assert_cmpint(remaining, ==, 0);
+    } else if (branch) {
+        g_assert_cmpint(remaining, >, RAM_SIZE / 4);
+    }
+    migrate_continue(from, "pre-switchover");
+}
+
 static void write_ram_qtest(QTestState *qts, const uint8_t *buf)
 {
     size_t off;
@@ -314,10 +369,23 @@ static void test_ram_integrity(const void *opaque)
         migrate_set_parameter_int(from, "downtime-limit", 1);
         migrate_set_capability(from, "pause-before-switchover", true);
     }
+    if (c->switchover != SWITCHOVER_ANY) {
+        migrate_set_parameter_int(from, "max-bandwidth", 64 << 20);
+        migrate_set_parameter_int(from, "downtime-limit", 60 * 1000);
+        migrate_set_capability(from, "pause-before-switchover", true);
+        if (c->switchover == SWITCHOVER_MID_PASS &&
+            has_capability(from, "x-switchover-mid-first-pass")) {
+            migrate_set_capability(from, "x-switchover-mid-first-pass",
+                                   true);
+        }
+    }
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
     if (c->rewrite) {
         rewrite_during_migration(from, c->probe ? to : NULL);
+    }
+    if (c->switchover != SWITCHOVER_ANY) {
+        check_switchover(from, c);
     }
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
@@ -374,6 +442,12 @@ static const IntegrityCase cases[] = {
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
     { "multifd/none/anon", true, "none", false, true },
+    { "precopy/switchover/first-pass", false, NULL,
+      .switchover = SWITCHOVER_FIRST_PASS },
+    { "precopy/switchover/mid-pass", false, NULL,
+      .switchover = SWITCHOVER_MID_PASS },
+    { "multifd/none/switchover/first-pass", true, "none",
+      .switchover = SWITCHOVER_FIRST_PASS },
 };
 
 int main(int argc, char **argv)
