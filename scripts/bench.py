@@ -341,8 +341,8 @@ class Bench:
 
         On these machines a destination runs at full speed only while it
         gets memory the outer host still backs; later it waits for the
-        host (bench/README.md, "Host memory").  The first second shows the
-        engines' own speed; the rest shows the host's."""
+        host (bench/README.md, "Reading the table").  The first second
+        shows the engines' own speed; the rest shows the host's."""
         mark = next((p for p in trail if p[0] >= WINDOW_S), None)
         if not mark or not mark[1] or sample['wall_s'] <= mark[0]:
             return {}
