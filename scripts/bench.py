@@ -41,7 +41,8 @@ class Scenario:
     mode: 'socket' (live migration over a unix socket) or 'file'
     (mapped-ram save, then restore).  paused: the guest is stopped
     during the migration.  backend: 'file' (shared file on /dev/shm, so
-    RAM can be byte-compared) or 'anon'."""
+    RAM can be byte-compared) or 'anon'.  prealloc: the file backend
+    with prealloc=on, on every guest of the scenario."""
 
     def __init__(self, name, title, ram_mib, area_mib, **kw):
         self.name = name
@@ -59,6 +60,7 @@ class Scenario:
         self.touch = kw.get('touch', 0)
         self.direct_io = kw.get('direct_io', False)
         self.fill = kw.get('fill', True)
+        self.prealloc = kw.get('prealloc', False)
 
     def scaled(self, f):
         s = Scenario.__new__(Scenario)
@@ -90,6 +92,13 @@ def scenarios():
                  4096, 3840, paused=True, caps=MULTIFD,
                  params=dict(MULTIFD_PARAMS, **{'multifd-compression':
                                                 'zstd'})),
+        Scenario('precopy-prealloc',
+                 'precopy, 4 GiB random, paused, RAM preallocated',
+                 4096, 3840, paused=True, prealloc=True),
+        Scenario('multifd-prealloc',
+                 'multifd x2 none, 4 GiB random, paused, RAM preallocated',
+                 4096, 3840, paused=True, prealloc=True, caps=MULTIFD,
+                 params=MULTIFD_PARAMS),
         Scenario('live-dirty', 'live, 1 GiB hot set at 200 MB/s, '
                  'downtime-limit 50 ms', 4096, 3840, dirty=200,
                  hot_mib=1024, params={'downtime-limit': 50}),
@@ -130,6 +139,8 @@ class Guest(miglib.Guest):
             self.ram_path = os.path.join(bench.shm, f'{tag}.ram')
             mem = (f'memory-backend-file,id=ram0,size={sc.ram_mib}M,'
                    f'mem-path={self.ram_path},share=on')
+            if sc.prealloc:
+                mem += ',prealloc=on'
         else:
             mem = f'memory-backend-ram,id=ram0,size={sc.ram_mib}M'
         self.backend = backend

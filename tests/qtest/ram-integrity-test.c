@@ -13,8 +13,9 @@
  * QEMU (qtest writes, which the dirty bitmap sees) while the first passes
  * run: data pages become zero and holes become data, so that pages go
  * again as the other kind.  The "probe" case also reads the
- * destination's RAM while it loads; the "prealloc" case has it
- * allocated before (the branch then writes instead of filling, see
+ * destination's RAM while it loads; the "prealloc" cases have it
+ * allocated before (the branch then copies through the mapping instead
+ * of writing into the file or filling, see
  * docs/devel/migration/ram-engine.rst).  The "switchover" cases check
  * when the source stops its guest (x-switchover-mid-first-pass).  The
  * "anon" cases use anonymous
@@ -439,6 +440,7 @@ static const IntegrityCase cases[] = {
     { "multifd/none/rewrite", true, "none", true },
     { "multifd/none/probe", true, "none", true, false, true },
     { "multifd/none/prealloc", true, "none", true, false, false, true },
+    { "precopy/prealloc", false, NULL, true, false, false, true },
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
     { "multifd/none/anon", true, "none", false, true },
