@@ -16,7 +16,9 @@
  * destination's RAM while it loads; the "prealloc" cases have it
  * allocated before (the branch then copies through the mapping instead
  * of writing into the file or filling, see
- * docs/devel/migration/ram-engine.rst).  The "switchover" cases check
+ * docs/devel/migration/ram-engine.rst), and the "part-written" case
+ * has a quarter of it written with zeroes (the branch then writes into
+ * the file, with neither of the other two).  The "switchover" cases check
  * when the source stops its guest (x-switchover-mid-first-pass).  The
  * "anon" cases use anonymous
  * guest RAM, which the test cannot map: the pattern goes in, and both
@@ -63,6 +65,7 @@ typedef struct {
     bool probe;         /* read the destination's RAM while it loads */
     bool prealloc;      /* the destination's RAM file is allocated */
     Switchover switchover;
+    bool part_written;  /* the first quarter of that file is written */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -131,6 +134,21 @@ static uint8_t *map_ram(const char *path, bool writable)
     close(fd);
     g_assert(p != MAP_FAILED);
     return p;
+}
+
+/*
+ * Create @path as a RAM file whose first @len bytes are written zeroes
+ * and the rest a hole: neither all holes nor all data.
+ */
+static void write_zeroes(const char *path, size_t len)
+{
+    g_autofree uint8_t *zero = g_malloc0(len);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, RAM_SIZE), ==, 0);
+    g_assert_cmpint(pwrite(fd, zero, len, 0), ==, len);
+    close(fd);
 }
 
 static QTestState *start_vm(const char *binary_var, const char *ram_path,
@@ -346,6 +364,9 @@ static void test_ram_integrity(const void *opaque)
     uint64_t src_alloc = 0;
     size_t page;
 
+    if (c->part_written) {
+        write_zeroes(dst_path, RAM_SIZE / 4);
+    }
     from = start_vm("QTEST_QEMU_BINARY_SRC", c->anon ? NULL : src_path,
                     false, false);
     to = start_vm("QTEST_QEMU_BINARY_DST", c->anon ? NULL : dst_path, true,
@@ -410,7 +431,7 @@ static void test_ram_integrity(const void *opaque)
                    "destination %" PRIu64 " KiB, of %zu KiB",
                    src_alloc >> 10, allocated(src_path) >> 10,
                    allocated(dst_path) >> 10, RAM_SIZE >> 10);
-    if (same_binaries() && !c->prealloc) {
+    if (same_binaries() && !c->prealloc && !c->part_written) {
         /* Rewritten holes are data now, on both sides. */
         if (!c->rewrite) {
             g_assert_cmpuint(allocated(src_path), ==, src_alloc);
@@ -441,6 +462,8 @@ static const IntegrityCase cases[] = {
     { "multifd/none/probe", true, "none", true, false, true },
     { "multifd/none/prealloc", true, "none", true, false, false, true },
     { "precopy/prealloc", false, NULL, true, false, false, true },
+    { "multifd/none/part-written", true, "none", true,
+      .part_written = true },
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
     { "multifd/none/anon", true, "none", false, true },
