@@ -205,6 +205,20 @@ run_compat() {
     sed 's/^/# /' "$matrix"
 }
 
+# ram-integrity-test's "thp" cases want the destination's RAM on a tmpfs
+# that gives shared mappings transparent huge pages (QTEST_THP_DIR).
+# Mounting one takes root; without it those cases report a skip.
+thp_mount() {
+    local dir=$results/thp
+    [ -n "${QTEST_THP_DIR:-}" ] && return
+    mkdir -p "$dir" || return
+    mountpoint -q "$dir" ||
+        mount -t tmpfs -o huge=advise,size=1g,mode=0700 ram-thp "$dir" \
+            2>/dev/null || return
+    trap 'umount "$results/thp" 2>/dev/null' EXIT
+    export QTEST_THP_DIR=$dir
+}
+
 run_qtests() {
     local t
     for t in "$build"/tests/branch/*-test; do
@@ -273,6 +287,9 @@ run_guest() {
 }
 
 accel_banner | tee -a "$summary"
+case $suite in
+all|compat|compat-smoke|qtests) thp_mount ;;
+esac
 case $suite in
 all)
     run_scripts

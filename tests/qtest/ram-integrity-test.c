@@ -18,7 +18,11 @@
  * of writing into the file or filling, see
  * docs/devel/migration/ram-engine.rst), and the "part-written" case
  * has a quarter of it written with zeroes (the branch then writes into
- * the file, with neither of the other two).  The "switchover" cases check
+ * the file, with neither of the other two).  The "thp" cases put the
+ * destination's RAM file on QTEST_THP_DIR, a tmpfs mounted with huge=
+ * (scripts/run-checks.sh mounts one when it can), aligned to 2 MiB: its
+ * mapping gets transparent huge pages, and after the migration it must
+ * still have them, as upstream's loader leaves it.  The "switchover" cases check
  * when the source stops its guest (x-switchover-mid-first-pass).  The
  * "anon" cases use anonymous
  * guest RAM, which the test cannot map: the pattern goes in, and both
@@ -66,6 +70,7 @@ typedef struct {
     bool prealloc;      /* the destination's RAM file is allocated */
     Switchover switchover;
     bool part_written;  /* the first quarter of that file is written */
+    bool thp;           /* that file is on QTEST_THP_DIR, 2 MiB aligned */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -151,13 +156,16 @@ static void write_zeroes(const char *path, size_t len)
     close(fd);
 }
 
+/*
+ * @options: more properties of the memory backend of @ram_path, each
+ * after a comma.
+ */
 static QTestState *start_vm(const char *binary_var, const char *ram_path,
-                            bool incoming, bool prealloc)
+                            bool incoming, const char *options)
 {
     g_autofree char *backend = ram_path ?
         g_strdup_printf("memory-backend-file,id=ram0,size=%dM,mem-path=%s,"
-                        "share=on%s", RAM_MIB, ram_path,
-                        prealloc ? ",prealloc=on" : "") :
+                        "share=on%s", RAM_MIB, ram_path, options) :
         g_strdup_printf("memory-backend-ram,id=ram0,size=%dM", RAM_MIB);
     g_autofree char *args = g_strdup_printf(
         "-accel kvm -accel tcg -nodefaults -display none "
@@ -165,6 +173,34 @@ static QTestState *start_vm(const char *binary_var, const char *ram_path,
         RAM_MIB, backend, incoming ? "-incoming defer" : "");
 
     return qtest_init_ext(binary_var, args, NULL, true);
+}
+
+/*
+ * The sum of the smaps @field (KiB for sizes) over the mappings of
+ * @path in the process @pid.
+ */
+static uint64_t smaps_sum(pid_t pid, const char *path, const char *field)
+{
+    g_autofree char *smaps = g_strdup_printf("/proc/%d/smaps", (int)pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    bool inside = false;
+    uint64_t kib = 0;
+    size_t flen = strlen(field);
+
+    g_assert(g_file_get_contents(smaps, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        unsigned long start, end;
+
+        if (sscanf(*l, "%lx-%lx ", &start, &end) == 2) {
+            inside = g_str_has_suffix(*l, path);
+        } else if (inside && !strncmp(*l, field, flen) &&
+                   (*l)[flen] == ':') {
+            kib += g_ascii_strtoull(*l + flen + 1, NULL, 10);
+        }
+    }
+    return kib;
 }
 
 static const char *accel_name(QTestState *qts)
@@ -356,7 +392,10 @@ static void test_ram_integrity(const void *opaque)
 {
     const IntegrityCase *c = opaque;
     g_autofree char *src_path = g_strdup_printf("%s/src-ram", tmpdir);
-    g_autofree char *dst_path = g_strdup_printf("%s/dst-ram", tmpdir);
+    const char *thp_dir = g_getenv("QTEST_THP_DIR");
+    g_autofree char *dst_path = c->thp && thp_dir ?
+        g_strdup_printf("%s/dst-ram-%d", thp_dir, (int)getpid()) :
+        g_strdup_printf("%s/dst-ram", tmpdir);
     g_autofree char *uri = g_strdup_printf("unix:%s/migsocket", tmpdir);
     QTestState *from, *to;
     uint8_t *src, *dst;
@@ -364,14 +403,26 @@ static void test_ram_integrity(const void *opaque)
     uint64_t src_alloc = 0;
     size_t page;
 
+    if (c->thp && !thp_dir) {
+        g_test_skip("QTEST_THP_DIR names no tmpfs with huge pages");
+        return;
+    }
     if (c->part_written) {
         write_zeroes(dst_path, RAM_SIZE / 4);
     }
     from = start_vm("QTEST_QEMU_BINARY_SRC", c->anon ? NULL : src_path,
-                    false, false);
+                    false, "");
     to = start_vm("QTEST_QEMU_BINARY_DST", c->anon ? NULL : dst_path, true,
-                  c->prealloc);
+                  c->prealloc ? ",prealloc=on" : c->thp ? ",align=2M" : "");
     g_test_message("%s: accelerator %s", c->name, accel_name(from));
+    if (c->thp && !smaps_sum(qtest_pid(to), dst_path, "THPeligible")) {
+        qtest_quit(from);
+        qtest_quit(to);
+        unlink(src_path);
+        unlink(dst_path);
+        g_test_skip("QTEST_THP_DIR gives the RAM no transparent huge pages");
+        return;
+    }
 
     src = c->anon ? g_malloc0(RAM_SIZE) : map_ram(src_path, true);
     for (page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
@@ -431,7 +482,19 @@ static void test_ram_integrity(const void *opaque)
                    "destination %" PRIu64 " KiB, of %zu KiB",
                    src_alloc >> 10, allocated(src_path) >> 10,
                    allocated(dst_path) >> 10, RAM_SIZE >> 10);
-    if (same_binaries() && !c->prealloc && !c->part_written) {
+    if (c->thp) {
+        /*
+         * Every 2 MiB of the pattern holds data.  Half of the RAM leaves
+         * room for huge pages the kernel could not allocate.
+         */
+        uint64_t pmd_kib = smaps_sum(qtest_pid(to), dst_path,
+                                     "ShmemPmdMapped") +
+                           smaps_sum(qtest_pid(to), dst_path,
+                                     "FilePmdMapped");
+
+        g_test_message("huge pages mapped: %" PRIu64 " KiB", pmd_kib);
+        g_assert_cmpuint(pmd_kib, >=, RAM_SIZE / 2 / 1024);
+    } else if (same_binaries() && !c->prealloc && !c->part_written) {
         /* Rewritten holes are data now, on both sides. */
         if (!c->rewrite) {
             g_assert_cmpuint(allocated(src_path), ==, src_alloc);
@@ -464,6 +527,8 @@ static const IntegrityCase cases[] = {
     { "precopy/prealloc", false, NULL, true, false, false, true },
     { "multifd/none/part-written", true, "none", true,
       .part_written = true },
+    { "precopy/thp", false, NULL, .thp = true },
+    { "multifd/none/thp", true, "none", .thp = true },
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
     { "multifd/none/anon", true, "none", false, true },
