@@ -1,5 +1,5 @@
 /*
- * Byte-exact guest RAM after a paused precopy migration
+ * Byte-exact guest RAM after a paused migration
  *
  * The source QEMU never runs its guest (-S).  Its RAM is a shared file
  * on tmpfs, which this test fills with a pattern that exercises every
@@ -22,7 +22,11 @@
  * destination's RAM file on QTEST_THP_DIR, a tmpfs mounted with huge=
  * (scripts/run-checks.sh mounts one when it can), aligned to 2 MiB: its
  * mapping gets transparent huge pages, and after the migration it must
- * still have them, as upstream's loader leaves it.  The "switchover" cases check
+ * still have them, as upstream's loader leaves it.  The "postcopy" cases
+ * switch to postcopy once 16 MiB went, and read two pages on the
+ * destination while postcopy runs: one that came as a zero page before
+ * the switch (the destination must not leave it a hole, which it would
+ * never ask the source for), and one that was still on the source.  The "switchover" cases check
  * when the source stops its guest (x-switchover-mid-first-pass).  The
  * "anon" cases use anonymous
  * guest RAM, which the test cannot map: the pattern goes in, and both
@@ -71,6 +75,7 @@ typedef struct {
     Switchover switchover;
     bool part_written;  /* the first quarter of that file is written */
     bool thp;           /* that file is on QTEST_THP_DIR, 2 MiB aligned */
+    bool postcopy;      /* switch to postcopy early in the first pass */
 } IntegrityCase;
 
 static char *tmpdir;
@@ -348,6 +353,48 @@ static void check_switchover(QTestState *from, const IntegrityCase *c)
     migrate_continue(from, "pre-switchover");
 }
 
+/* Set @capability; false if @qts refuses it (postcopy needs userfaultfd) */
+static bool try_capability(QTestState *qts, const char *capability)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate-set-capabilities',"
+                           "  'arguments': { 'capabilities': [ {"
+                           "    'capability': %s, 'state': true } ] } }",
+                           capability);
+    bool ok = !qdict_haskey(rsp, "error");
+
+    if (!ok) {
+        g_test_message("%s: %s", capability,
+                       qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    }
+    qobject_unref(rsp);
+    return ok;
+}
+
+/*
+ * Switch to postcopy once the first 16 MiB went, and read two pages
+ * through the destination while postcopy runs.  Page 512 is a zero page
+ * (kind 0) that went before the switch.  The page near the end of RAM
+ * was still on the source: the destination asks for it.
+ */
+static void check_postcopy(QTestState *from, QTestState *to,
+                           const uint8_t *src)
+{
+    const size_t zero = 512 * PAGE_SIZE;
+    const size_t late = RAM_SIZE - 6 * PAGE_SIZE;
+    uint8_t page[PAGE_SIZE];
+
+    while (read_ram_property_int(from, "transferred") < 16 << 20) {
+        g_usleep(10 * 1000);
+    }
+    qtest_qmp_assert_success(from, "{ 'execute': 'migrate-start-postcopy' }");
+    wait_for_migration_status(to, "postcopy-active", NULL);
+
+    qtest_bufread(to, zero, page, PAGE_SIZE);
+    g_assert(!memcmp(page, src + zero, PAGE_SIZE));
+    qtest_bufread(to, late, page, PAGE_SIZE);
+    g_assert(!memcmp(page, src + late, PAGE_SIZE));
+}
+
 static void write_ram_qtest(QTestState *qts, const uint8_t *buf)
 {
     size_t off;
@@ -437,6 +484,24 @@ static void test_ram_integrity(const void *opaque)
 
     setup_channels(from, c);
     setup_channels(to, c);
+    if (c->postcopy) {
+        if (!try_capability(from, "postcopy-ram") ||
+            !try_capability(to, "postcopy-ram")) {
+            qtest_quit(from);
+            qtest_quit(to);
+            unlink(src_path);
+            unlink(dst_path);
+            if (c->anon) {
+                g_free(src);
+            } else {
+                munmap(src, RAM_SIZE);
+            }
+            g_test_skip("postcopy is not available here");
+            return;
+        }
+        migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
+        migrate_set_parameter_int(from, "max-postcopy-bandwidth", 64 << 20);
+    }
     if (c->rewrite) {
         migrate_set_parameter_int(from, "max-bandwidth", 64 << 20);
         migrate_set_parameter_int(from, "downtime-limit", 1);
@@ -459,6 +524,9 @@ static void test_ram_integrity(const void *opaque)
     }
     if (c->switchover != SWITCHOVER_ANY) {
         check_switchover(from, c);
+    }
+    if (c->postcopy) {
+        check_postcopy(from, to, src);
     }
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
@@ -494,7 +562,8 @@ static void test_ram_integrity(const void *opaque)
 
         g_test_message("huge pages mapped: %" PRIu64 " KiB", pmd_kib);
         g_assert_cmpuint(pmd_kib, >=, RAM_SIZE / 2 / 1024);
-    } else if (same_binaries() && !c->prealloc && !c->part_written) {
+    } else if (same_binaries() && !c->prealloc && !c->part_written &&
+               !c->postcopy) {
         /* Rewritten holes are data now, on both sides. */
         if (!c->rewrite) {
             g_assert_cmpuint(allocated(src_path), ==, src_alloc);
@@ -528,6 +597,8 @@ static const IntegrityCase cases[] = {
     { "multifd/none/part-written", true, "none", true,
       .part_written = true },
     { "precopy/thp", false, NULL, .thp = true },
+    { "postcopy", false, NULL, .postcopy = true },
+    { "postcopy/anon", false, NULL, .anon = true, .postcopy = true },
     { "multifd/none/thp", true, "none", .thp = true },
     { "precopy/anon", false, NULL, false, true },
     { "precopy/anon/rewrite", false, NULL, true, true },
