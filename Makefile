@@ -70,6 +70,7 @@ check-compat: build vanilla
 # CHECK_GUEST_ARGS: e.g. --src vanilla --dst patched, or --mode postcopy
 check-guest: build vanilla
 	@$(S)/build-guest.sh
+	@$(S)/build-bare-guest.sh
 	@$(S)/check-guest.py $(CHECK_GUEST_ARGS)
 
 # libvirt 11 (bookworm-backports) drives the binary: virsh save/restore and

@@ -26,6 +26,18 @@ Modes:
   ping-pong         10 live precopy migrations back and forth, each into
                     a fresh QEMU, alternately of the --dst and --src
                     builds, verified after each
+  fresh-writes      precopy of a guest whose area was never written
+                    (guest.fill=0) while it writes pages for the first
+                    time (`touch N w`: each page once), with the source's
+                    dirty log cleared in chunks of 64 pages
+                    (x-clear-bitmap-shift=6); every page written must
+                    arrive, every other must be zero.  Under KVM the
+                    dirty log starts "initially set", so a page written
+                    before its chunk is cleared leaves no dirty bit; a
+                    source that decided such a page was a hole before
+                    the clear lost the write.  On a KVM-PVM host this
+                    mode runs the bare-metal guest under KVM (the Linux
+                    guest cannot), elsewhere the Linux guest
 
 Bandwidth is uncapped, as libvirt sets it, except in the precopy phase
 of the postcopy modes.  QEMU is driven through QEMU's python library
@@ -87,7 +99,16 @@ MODES = {
                          'postcopy': True},
     'mapped-ram': {'caps': {'mapped-ram': True}, 'file': True},
     'ping-pong': {'hops': PING_PONG_HOPS},
+    'fresh-writes': {'fresh': True},
 }
+
+# fresh-writes: the guest writes this many pages during the migration
+# (fewer than its area has, each once), and the source clears its dirty
+# log in chunks of 2^6 pages, so that many holes are looked at before
+# their chunk is cleared.
+FRESH_TOUCH_PAGES = 200000
+FRESH_CLEAR_BITMAP_SHIFT = 6
+FRESH_BARE_AREA_MIB = 1024
 
 
 class Failed(Exception):
@@ -118,6 +139,12 @@ class ModeRun:
         os.makedirs(self.logdir)
         self.guests = []
         self.t0 = time.monotonic()
+        self.guest = 'linux'
+        if self.spec.get('fresh'):
+            # The bare-metal guest under KVM where the Linux guest
+            # cannot run under it (KVM-PVM): the mode is about KVM.
+            self.guest, self.accel = miglib.pick_guest(
+                None, opts.accel, miglib.BUILDS[opts.src])
 
     def say(self, msg):
         """A progress line, with -v."""
@@ -126,16 +153,41 @@ class ModeRun:
 
     # -- QEMUs -------------------------------------------------------------
 
+    def guest_args(self):
+        """-m and the guest: the Linux guest with its live workload, or
+        for fresh-writes a guest that has written nothing (the bare-metal
+        guest under KVM on a KVM-PVM host)."""
+        if not self.spec.get('fresh'):
+            return ['-m', str(RAM_MIB)] + \
+                miglib.linux_guest_args(GUEST_PARAMS)
+        if self.guest == 'bare':
+            return ['-m', str(FRESH_BARE_AREA_MIB + 64),
+                    '-bios', 'qboot.rom', '-kernel',
+                    os.path.join(miglib.GUEST_DIR, 'bare-guest.elf'),
+                    '-append', f'guest.mib={FRESH_BARE_AREA_MIB} '
+                               'guest.fill=0']
+        return ['-m', str(RAM_MIB)] + \
+            miglib.linux_guest_args(f'guest.mib={AREA_MIB} guest.fill=0')
+
+    def area_pages(self):
+        """Pages of the guest's test area."""
+        if self.guest == 'bare':
+            return FRESH_BARE_AREA_MIB * 256
+        return AREA_PAGES
+
     def start(self, build, role, incoming=False, extra=()):
         """Launch a QEMU of build with the guest (or waiting for it)."""
         tag = f'{len(self.guests):02d}-{role}-{build}'
-        args = ['-accel', self.accel, '-m', str(RAM_MIB), '-nodefaults',
+        args = ['-accel', self.accel, '-nodefaults',
                 '-no-reboot'] + list(extra)
         if self.spec.get('memfd'):
             args += ['-machine', 'memory-backend=ram0', '-object',
                      f'memory-backend-memfd,id=ram0,size={RAM_MIB}M,'
                      'share=on']
-        args += miglib.linux_guest_args(GUEST_PARAMS)
+        if self.spec.get('fresh') and role == 'src':
+            args += ['-global', 'migration.x-clear-bitmap-shift='
+                     f'{FRESH_CLEAR_BITMAP_SHIFT}']
+        args += self.guest_args()
         g = miglib.Guest(miglib.BUILDS[build], tag, args, self.tmp,
                          incoming=incoming, log_dir=self.logdir)
         self.guests.append(g)
@@ -234,6 +286,8 @@ class ModeRun:
         uri = f'unix:{os.path.join(self.tmp, dst.tag)}.sock'
         dst.vm.cmd('migrate-incoming', uri=uri)
         mark = src.con.mark()
+        if self.spec.get('fresh'):
+            src.con.send(f'touch {FRESH_TOUCH_PAGES} w')
         t0 = time.monotonic()
         src.vm.cmd('migrate', uri=uri)
         if self.spec.get('postcopy'):
@@ -320,9 +374,9 @@ class ModeRun:
         """A full `verify` on the destination finds every page good."""
         m = dst.con.verify(VERIFY_TIMEOUT)
         pages, errors = int(m.group(1)), int(m.group(2))
-        if errors or pages != AREA_PAGES:
-            raise Failed(f'verify: {m.string} (want pages={AREA_PAGES} '
-                         f'errors=0) {bad_pages(dst)}')
+        if errors or pages != self.area_pages():
+            raise Failed(f'verify: {m.string} (want pages='
+                         f'{self.area_pages()} errors=0) {bad_pages(dst)}')
         res['verify'] = m.string
 
     def check_all_passes(self):
@@ -359,7 +413,10 @@ class ModeRun:
         if 'hops' in self.spec:
             return self.ping_pong(src, self.spec['hops'])
         _, res = self.hop(src, self.opts.dst)
-        return f'{self.opts.src}->{self.opts.dst}: {describe(res)}'
+        guest = ''
+        if self.spec.get('fresh'):
+            guest = f'{self.guest} guest under {self.accel}, '
+        return f'{guest}{self.opts.src}->{self.opts.dst}: {describe(res)}'
 
     def ping_pong(self, g, hops):
         """hops live migrations, alternately to the --dst and the --src
@@ -421,12 +478,12 @@ def preflight(opts):
     """Fail early, with what to do, when binaries or images are missing."""
     need = [miglib.BUILDS[opts.src], miglib.BUILDS[opts.dst]]
     need += [os.path.join(miglib.GUEST_DIR, f)
-             for f in ('vmlinuz', 'initramfs.cpio.gz')]
+             for f in ('vmlinuz', 'initramfs.cpio.gz', 'bare-guest.elf')]
     missing = [os.path.relpath(p, TOP) for p in need
                if not os.path.exists(p)]
     if missing:
         sys.exit(f'check-guest: missing {", ".join(missing)} (make build, '
-                 'make vanilla, scripts/build-guest.sh)')
+                 'make vanilla, make guest)')
 
 
 def header(opts, accel, why):

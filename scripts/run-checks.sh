@@ -145,7 +145,7 @@ COMPAT_CASES="
 /x86_64/migration/multifd/file/mapped-ram/dio
 "
 # The real-guest modes that make check runs (check-guest runs them all).
-GUEST_SMOKE_MODE=multifd,multifd-memfd
+GUEST_SMOKE_MODE=multifd,multifd-memfd,fresh-writes
 COMPAT_SMOKE_CASES="
 /x86_64/migration/precopy/unix/plain
 /x86_64/migration/multifd/tcp/plain/zstd
@@ -280,6 +280,11 @@ run_guest() {
     shift
     "$here/build-guest.sh" || {
         record fail "${label}build-guest" 0 "(scripts/build-guest.sh failed)"
+        return
+    }
+    "$here/build-bare-guest.sh" || {
+        record fail "${label}build-bare-guest" 0 \
+            "(scripts/build-bare-guest.sh failed)"
         return
     }
     run_tap "$label" "${label}check-guest" "$results/check-guest.log" \
