@@ -103,7 +103,7 @@ MODES = {
 }
 
 # fresh-writes: the guest writes this many pages during the migration
-# (fewer than its area has, each once), and the source clears its dirty
+# (at most 3/4 of its area, each once), and the source clears its dirty
 # log in chunks of 2^6 pages, so that many holes are looked at before
 # their chunk is cleared.
 FRESH_TOUCH_PAGES = 200000
@@ -287,7 +287,8 @@ class ModeRun:
         dst.vm.cmd('migrate-incoming', uri=uri)
         mark = src.con.mark()
         if self.spec.get('fresh'):
-            src.con.send(f'touch {FRESH_TOUCH_PAGES} w')
+            pages = min(FRESH_TOUCH_PAGES, self.area_pages() * 3 // 4)
+            src.con.send(f'touch {pages} w')
         t0 = time.monotonic()
         src.vm.cmd('migrate', uri=uri)
         if self.spec.get('postcopy'):
