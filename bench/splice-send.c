@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define PAGE 4096
 #define HEADER 8
 #define READ_SIZE (1 << 20)
@@ -57,20 +59,6 @@ static bool headers = true;
 static int sv[2];
 static char *pages;
 static double recv_cpu;
-
-static double now(clockid_t clk)
-{
-    struct timespec t;
-
-    clock_gettime(clk, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
 
 static void *receiver(void *opaque)
 {
@@ -87,21 +75,6 @@ static void *receiver(void *opaque)
     recv_cpu = now(CLOCK_THREAD_CPUTIME_ID) - c0;
     free(buf);
     return NULL;
-}
-
-/* Drop @done bytes from the front of @iov; returns the entries left. */
-static int advance(struct iovec **iov, int n, size_t done)
-{
-    while (n && done >= (*iov)->iov_len) {
-        done -= (*iov)->iov_len;
-        (*iov)++;
-        n--;
-    }
-    if (n) {
-        (*iov)->iov_base = (char *)(*iov)->iov_base + done;
-        (*iov)->iov_len -= done;
-    }
-    return n;
 }
 
 static void send_batch(struct iovec *iov, int n, int pipefd[2])

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define PAGE 4096
 #define PAGES_PER_PACKET 128
 #define PACKET (PAGE * PAGES_PER_PACKET)
@@ -47,20 +49,6 @@ static size_t size;
 static int sv[2];
 static char *src;
 static double send_cpu;
-
-static double now(clockid_t clk)
-{
-    struct timespec t;
-
-    clock_gettime(clk, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void die(const char *what)
-{
-    perror(what);
-    exit(1);
-}
 
 static void *sender(void *opaque)
 {
@@ -81,15 +69,7 @@ static void *sender(void *opaque)
             if (r < 0) {
                 die("writev");
             }
-            while (n && (size_t)r >= v->iov_len) {
-                r -= v->iov_len;
-                v++;
-                n--;
-            }
-            if (n) {
-                v->iov_base = (char *)v->iov_base + r;
-                v->iov_len -= r;
-            }
+            n = advance(&v, n, r);
         }
     }
     send_cpu = now(CLOCK_THREAD_CPUTIME_ID) - c0;
