@@ -39,6 +39,14 @@
 #define FILL_SIZE       (32 << 20)
 #define BLOCK_RECORD    "\x06pc.ram"    /* length byte, then the idstr */
 #define RAM_FLAG_ZERO   0x002
+#define RAM_FLAG_CONT   0x020
+/*
+ * A page the guest never wrote, well inside RAM that is all zero: a
+ * source of the branch sends it within a run of zero page records
+ * (ram_save_hole_run()), which a destination of the branch takes at once
+ * (ram_load_zero_run()).
+ */
+#define RUN_PAGE        (8 << 20)
 #define RAM_FLAG_UNUSED 0x100           /* once COMPRESS_PAGE, now invalid */
 #define QEMU_VM_EOF     0x00
 #define QEMU_VM_VMDESC  0x06
@@ -47,6 +55,7 @@
 typedef struct {
     size_t block_list;  /* "pc.ram" in the setup section's block list */
     size_t first_page;  /* header (addr | flags) of its first page record */
+    size_t run_page;    /* header of the zero page record of RUN_PAGE */
     size_t eof;         /* QEMU_VM_EOF, before the JSON VM description */
 } StreamMap;
 
@@ -59,6 +68,9 @@ typedef enum {
     BAD_FLAGS,
     BAD_ZERO_FILL,
     BAD_OFFSET,
+    CUT_IN_RUN,
+    BAD_ZERO_FILL_IN_RUN,
+    BAD_OFFSET_IN_RUN,
     BAD_BLOCK_NAME,
     NONE,
 } Damage;
@@ -147,12 +159,18 @@ static size_t find_eof(const GByteArray *s)
 static void map_stream(const GByteArray *s)
 {
     size_t len = strlen(BLOCK_RECORD);
+    uint8_t run_record[9] = { 0 };
+
+    stq_be_p(run_record, RUN_PAGE | RAM_FLAG_ZERO | RAM_FLAG_CONT);
 
     map.block_list = find(s, 0, BLOCK_RECORD, len);
     /* The first page record of the block names it after its header. */
     map.first_page = find(s, map.block_list + len, BLOCK_RECORD, len) - 8;
     map.eof = find_eof(s);
     g_assert_cmpuint(map.first_page, <, map.eof);
+    map.run_page = find(s, map.first_page, (char *)run_record,
+                        sizeof(run_record));
+    g_assert_cmpuint(map.run_page, <, map.eof);
 }
 
 static GByteArray *read_stream(const char *path)
@@ -223,6 +241,17 @@ static void damage(GByteArray *s, Damage d)
         header = ldq_be_p(s->data + map.first_page);
         stq_be_p(s->data + map.first_page,
                  header | ((uint64_t)RAM_MIB << 20));
+        break;
+    case CUT_IN_RUN:
+        /* In the middle of a record of the run */
+        g_byte_array_set_size(s, map.run_page + 4);
+        break;
+    case BAD_ZERO_FILL_IN_RUN:
+        s->data[map.run_page + 8] = 0x5a;
+        break;
+    case BAD_OFFSET_IN_RUN:
+        header = ldq_be_p(s->data + map.run_page);
+        stq_be_p(s->data + map.run_page, header | ((uint64_t)RAM_MIB << 20));
         break;
     case BAD_BLOCK_NAME:
         s->data[map.block_list + strlen(BLOCK_RECORD) - 1] = 'x';
@@ -403,6 +432,17 @@ static const BadStreamCase stream_cases[] = {
       "Illegal RAM offset 4000000",
       "RAM: page offset beyond the RAMBlock's 0x4000000 bytes "
       "(block 'pc.ram' offset 0x4000000, record at stream offset " },
+    { "zero-run/truncated", CUT_IN_RUN, RAM_MIB, NULL, NULL,
+      "RAM: stream ended or failed in a record header: end of stream "
+      "after " },
+    { "zero-run/fill", BAD_ZERO_FILL_IN_RUN, RAM_MIB, NULL,
+      "Found a zero page with value 90",
+      "RAM: zero page record with fill byte 0x5a "
+      "(block 'pc.ram' offset 0x800000, record at stream offset " },
+    { "zero-run/offset", BAD_OFFSET_IN_RUN, RAM_MIB, NULL,
+      "Illegal RAM offset 4800000",
+      "RAM: page offset beyond the RAMBlock's 0x4000000 bytes "
+      "(block 'pc.ram' offset 0x4800000, record at stream offset " },
     { "ramblock/unknown", BAD_BLOCK_NAME, RAM_MIB, NULL,
       "Unknown ramblock \"pc.rax\"",
       "RAM: the source has RAMBlock 'pc.rax' and this QEMU does not "
