@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -519,7 +520,15 @@ def machine_limits(tmp):
     return json.loads(out)
 
 
+def exit_on_signal(signum, _frame):
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: the guests quit and
+    the guest RAM files on /dev/shm are removed."""
+    sys.exit(128 + signum)
+
+
 def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, exit_on_signal)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true',
                     help='every scenario with guests at 1/8 size, 3 '
