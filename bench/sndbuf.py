@@ -22,23 +22,16 @@ import argparse
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
-sys.path.insert(0, os.path.join(TOP, 'qemu', 'python'))
-from qemu.qmp.legacy import QEMUMonitorProtocol  # noqa: E402
-
-
-def cpu_s(pid):
-    fields = open(f'/proc/{pid}/stat', encoding='ascii').read()
-    fields = fields.rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
+import miglib  # noqa: E402
 
 
 def switches(pid):
+    """Voluntary context switches of the process's main thread so far."""
     with open(f'/proc/{pid}/status', encoding='ascii') as f:
         for line in f:
             if line.startswith('voluntary_ctxt_switches:'):
@@ -46,59 +39,36 @@ def switches(pid):
     return 0
 
 
-def start(binary, tmp, name, mib, ram, extra):
-    sock = os.path.join(tmp, f'{name}.qmp')
-    proc = subprocess.Popen(
-        [binary, '-accel', 'kvm', '-accel', 'tcg', '-nodefaults',
-         '-display', 'none', '-S', '-machine', 'pc,memory-backend=m0',
-         '-m', f'{mib}M', '-object',
-         f'memory-backend-file,id=m0,size={mib}M,mem-path={ram},share=on',
-         '-qmp', f'unix:{sock},server=on,wait=on'] + extra,
-        stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.05)
-    qmp = QEMUMonitorProtocol(sock)
-    qmp.connect()
-    return proc, qmp
-
-
-def migrate(binary, tmp, mib, src_ram, sndbuf):
+def migrate(binary, accel, tmp, mib, src_ram, sndbuf):
     dst_ram = os.path.join(tmp, 'dst.ram')
     mig = os.path.join(tmp, 'mig.sock')
-    src, qsrc = start(binary, tmp, 'src', mib, src_ram, [])
-    dst, qdst = start(binary, tmp, 'dst', mib, dst_ram,
-                      ['-incoming', 'defer'])
+    src = miglib.new_vm(binary, 'src', tmp, accel, mib, src_ram, ['-S'])
+    dst = miglib.new_vm(binary, 'dst', tmp, accel, mib, dst_ram,
+                        ['-S', '-incoming', 'defer'])
     try:
-        qdst.cmd('migrate-incoming', uri=f'unix:{mig}')
+        src.launch()
+        dst.launch()
+        dst.cmd('migrate-incoming', uri=f'unix:{mig}')
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
             if sndbuf:
                 sk.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
             sk.connect(mig)
-            qsrc.send_fd_scm(sk.fileno())
-            qsrc.cmd('getfd', fdname='mig')
-        qsrc.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 50})
-        cs0 = switches(dst.pid)
-        cpu0 = cpu_s(src.pid), cpu_s(dst.pid)
+            src.send_fd_scm(fd=sk.fileno())
+            src.cmd('getfd', fdname='mig')
+        src.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 50})
+        cs0 = switches(dst.get_pid())
+        cpu0 = (miglib.cpu_seconds(src.get_pid()),
+                miglib.cpu_seconds(dst.get_pid()))
         t0 = time.monotonic()
-        qsrc.cmd('migrate', uri='fd:mig')
-        while qsrc.cmd('query-migrate')['status'] not in ('completed',
-                                                           'failed'):
-            time.sleep(0.01)
+        src.cmd('migrate', uri='fd:mig')
+        miglib.wait_migration(src, poll=0.01)
         return {'wall': time.monotonic() - t0,
-                'src': cpu_s(src.pid) - cpu0[0],
-                'dst': cpu_s(dst.pid) - cpu0[1],
-                'cs': switches(dst.pid) - cs0}
+                'src': miglib.cpu_seconds(src.get_pid()) - cpu0[0],
+                'dst': miglib.cpu_seconds(dst.get_pid()) - cpu0[1],
+                'cs': switches(dst.get_pid()) - cs0}
     finally:
-        for proc, qmp in ((src, qsrc), (dst, qdst)):
-            try:
-                qmp.cmd('quit')
-                proc.wait(timeout=30)
-                qmp.close()
-            except Exception:   # pylint: disable=broad-except
-                proc.kill()
-                proc.wait()
+        src.shutdown()
+        dst.shutdown()
         os.unlink(dst_ram)
 
 
@@ -106,36 +76,34 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--reps', type=int, default=6)
     ap.add_argument('--mib', type=int, default=2048)
-    ap.add_argument('--binary',
-                    default=os.path.join(TOP, 'build', 'qemu',
-                                         'qemu-system-x86_64'))
+    ap.add_argument('--binary', default=miglib.BUILDS['patched'])
     ap.add_argument('sizes', type=int, nargs='*',
                     default=[0, 212992, 4 << 20])
     args = ap.parse_args()
 
     results = {size: [] for size in args.sizes}
+    accel = 'kvm' if miglib.usable_kvm(args.binary) else 'tcg'
     with tempfile.TemporaryDirectory(dir='/dev/shm') as tmp:
         src_ram = os.path.join(tmp, 'src.ram')
         chunk = os.urandom(64 << 20)
         with open(src_ram, 'wb') as f:
             for i in range(args.mib // 64):
                 f.write(chunk[i:] + chunk[:i])
-        for rep in range(args.reps):
+        for _ in range(args.reps):
             for size in args.sizes:
-                r = migrate(args.binary, tmp, args.mib, src_ram, size)
+                r = migrate(args.binary, accel, tmp, args.mib, src_ram,
+                            size)
                 print(f'sndbuf {size:8d}: {r["wall"]:.2f} s, src '
                       f'{r["src"]:.2f} s, dst {r["dst"]:.2f} s, '
                       f'{r["cs"]} switches', flush=True)
                 results[size].append(r)
 
     stamp = time.strftime('%Y%m%dT%H%M%S')
-    out = os.path.join(TOP, 'bench', 'results', f'sndbuf-{stamp}.md')
-    version = subprocess.run([args.binary, '--version'], check=True,
-                             capture_output=True, text=True).stdout
+    out = os.path.join(miglib.TOP, 'bench', 'results', f'sndbuf-{stamp}.md')
     with open(out, 'w', encoding='utf-8') as f:
         f.write(f'# bench/sndbuf.py, {stamp}\n\n'
-                f'{version.splitlines()[0]}; {args.mib} MiB of random '
-                f'data, paused, {args.reps} runs per size, interleaved; '
+                f'{miglib.qemu_version(args.binary)} under {accel}; '
+                f'{args.mib} MiB of random data, paused, {args.reps} runs per size, interleaved; '
                 f'net.core.wmem_max '
                 f'{open("/proc/sys/net/core/wmem_max").read().strip()}.  '
                 'Median [min-max].\n\n'
@@ -151,7 +119,7 @@ def main():
                             if key != 'cs' else
                             f'{statistics.median(vals):.0f}')
             f.write(f'| {size or "default"} | ' + ' | '.join(cols) + ' |\n')
-    print(f'sndbuf: {out}')
+    print(f'sndbuf: {os.path.relpath(out, miglib.TOP)}')
 
 
 if __name__ == '__main__':
