@@ -30,6 +30,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
 import miglib  # noqa: E402
 
 
+def thread_cpu(pid, tid):
+    """User+system CPU seconds of one thread of a process so far."""
+    with open(f'/proc/{pid}/task/{tid}/stat', encoding='ascii') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def switches(pid):
     """Voluntary context switches of the process's main thread so far."""
     with open(f'/proc/{pid}/status', encoding='ascii') as f:
@@ -57,6 +64,7 @@ def migrate(binary, accel, tmp, mib, src_ram, sndbuf):
             src.cmd('getfd', fdname='mig')
         src.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 50})
         cs0 = switches(dst.get_pid())
+        main0 = thread_cpu(dst.get_pid(), dst.get_pid())
         cpu0 = (miglib.cpu_seconds(src.get_pid()),
                 miglib.cpu_seconds(dst.get_pid()))
         t0 = time.monotonic()
@@ -65,7 +73,8 @@ def migrate(binary, accel, tmp, mib, src_ram, sndbuf):
         return {'wall': time.monotonic() - t0,
                 'src': miglib.cpu_seconds(src.get_pid()) - cpu0[0],
                 'dst': miglib.cpu_seconds(dst.get_pid()) - cpu0[1],
-                'cs': switches(dst.get_pid()) - cs0}
+                'cs': switches(dst.get_pid()) - cs0,
+                'main': thread_cpu(dst.get_pid(), dst.get_pid()) - main0}
     finally:
         src.shutdown()
         dst.shutdown()
@@ -95,7 +104,8 @@ def main():
                             size)
                 print(f'sndbuf {size:8d}: {r["wall"]:.2f} s, src '
                       f'{r["src"]:.2f} s, dst {r["dst"]:.2f} s, '
-                      f'{r["cs"]} switches', flush=True)
+                      f'{r["cs"]} switches, main thread {r["main"]:.2f} s',
+                      flush=True)
                 results[size].append(r)
 
     stamp = time.strftime('%Y%m%dT%H%M%S')
@@ -108,11 +118,14 @@ def main():
                 f'{open("/proc/sys/net/core/wmem_max").read().strip()}.  '
                 'Median [min-max].\n\n'
                 '| SO_SNDBUF | wall (s) | source CPU (s) | '
-                'destination CPU (s) | main thread switches |\n'
-                '|---|---|---|---|---|\n')
+                'destination CPU (s) | main thread switches | '
+                'main thread CPU (s) | source + main thread (s) |\n'
+                '|---|---|---|---|---|---|---|\n')
         for size, runs in results.items():
+            for r in runs:
+                r['src_main'] = r['src'] + r['main']
             cols = []
-            for key in ('wall', 'src', 'dst', 'cs'):
+            for key in ('wall', 'src', 'dst', 'cs', 'main', 'src_main'):
                 vals = [r[key] for r in runs]
                 cols.append(f'{statistics.median(vals):.2f} '
                             f'[{min(vals):.2f}-{max(vals):.2f}]'
