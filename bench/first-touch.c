@@ -76,6 +76,9 @@ static double first_touch(int way, size_t size)
         }
         if (!buf) {
             buf = malloc(CHUNK);
+            if (!buf) {
+                die("malloc");
+            }
             memset(buf, 0x5a, CHUNK);
         }
         t = now(CLOCK_PROCESS_CPUTIME_ID);
@@ -88,6 +91,15 @@ static double first_touch(int way, size_t size)
         close(fd);
     }
     return t / (size / 1e9);
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+
+    while (nanosleep(&ts, &ts)) {
+        /* interrupted: sleep the rest */
+    }
 }
 
 static int cmp(const void *a, const void *b)
@@ -118,7 +130,10 @@ int main(int argc, char **argv)
             idle[n_idle++] = atof(argv[i]);
         }
     }
-    if (reps < 1 || reps > MAX_REPS || size < CHUNK) {
+    for (j = 0; j < n_idle && idle[j] >= 0; j++) {
+        /* all idle times must be >= 0 */
+    }
+    if (reps < 1 || reps > MAX_REPS || size < CHUNK || j < n_idle) {
         fprintf(stderr, "usage: first-touch [--size MiB] [--reps N<=%d] "
                 "[IDLE ...]\n", MAX_REPS);
         return 1;
@@ -130,7 +145,7 @@ int main(int argc, char **argv)
             int k = (j + r) % n_idle;
 
             for (w = 0; w < WAYS; w++) {
-                usleep(idle[k] * 1e6);
+                sleep_s(idle[k]);
                 s[w][k][r] = first_touch(w, size);
                 printf("  round %d idle %4.1f s %-5s %.3f s/GB\n", r + 1,
                        idle[k], way_name[w], s[w][k][r]);
