@@ -30,13 +30,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
 import miglib  # noqa: E402
 
 
-def thread_cpu(pid, tid):
-    """User+system CPU seconds of one thread of a process so far."""
-    with open(f'/proc/{pid}/task/{tid}/stat', encoding='ascii') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 def switches(pid):
     """Voluntary context switches of the process's main thread so far."""
     with open(f'/proc/{pid}/status', encoding='ascii') as f:
@@ -64,7 +57,8 @@ def migrate(binary, accel, tmp, mib, src_ram, sndbuf):
             src.cmd('getfd', fdname='mig')
         src.cmd('migrate-set-parameters', **{'max-bandwidth': 1 << 50})
         cs0 = switches(dst.get_pid())
-        main0 = thread_cpu(dst.get_pid(), dst.get_pid())
+        main = (dst.get_pid(), dst.get_pid())     # its main thread
+        main0 = miglib.cpu_seconds(*main)
         cpu0 = (miglib.cpu_seconds(src.get_pid()),
                 miglib.cpu_seconds(dst.get_pid()))
         t0 = time.monotonic()
@@ -74,7 +68,7 @@ def migrate(binary, accel, tmp, mib, src_ram, sndbuf):
                 'src': miglib.cpu_seconds(src.get_pid()) - cpu0[0],
                 'dst': miglib.cpu_seconds(dst.get_pid()) - cpu0[1],
                 'cs': switches(dst.get_pid()) - cs0,
-                'main': thread_cpu(dst.get_pid(), dst.get_pid()) - main0}
+                'main': miglib.cpu_seconds(*main) - main0}
     finally:
         src.shutdown()
         dst.shutdown()
@@ -113,7 +107,8 @@ def main():
     with open(out, 'w', encoding='utf-8') as f:
         f.write(f'# bench/sndbuf.py, {stamp}\n\n'
                 f'{miglib.qemu_version(args.binary)} under {accel}; '
-                f'{args.mib} MiB of random data, paused, {args.reps} runs per size, interleaved; '
+                f'{args.mib} MiB of random data, paused, '
+                f'{args.reps} runs per size, interleaved; '
                 f'net.core.wmem_max '
                 f'{open("/proc/sys/net/core/wmem_max").read().strip()}.  '
                 'Median [min-max].\n\n'

@@ -93,9 +93,11 @@ def linux_guest_args(append, guest_dir=GUEST_DIR):
             '-append', f'console=ttyS0 quiet panic=-1 {append}'.strip()]
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far, in seconds."""
-    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
+def cpu_seconds(pid, tid=None):
+    """User + system CPU time of a process, or of its thread tid, so far,
+    in seconds."""
+    path = f'/proc/{pid}/task/{tid}/stat' if tid else f'/proc/{pid}/stat'
+    with open(path, encoding='ascii') as f:
         fields = f.read().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
