@@ -29,6 +29,7 @@
  */
 
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -97,7 +98,7 @@ static void sleep_s(double s)
 {
     struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
 
-    while (nanosleep(&ts, &ts)) {
+    while (nanosleep(&ts, &ts) && errno == EINTR) {
         /* interrupted: sleep the rest */
     }
 }
@@ -127,13 +128,14 @@ int main(int argc, char **argv)
     }
     if (i < argc) {
         for (n_idle = 0; i < argc && n_idle < MAX_IDLE; i++) {
-            idle[n_idle++] = atof(argv[i]);
+            idle[n_idle] = atof(argv[i]);
+            if (idle[n_idle++] < 0) {
+                break;
+            }
         }
     }
-    for (j = 0; j < n_idle && idle[j] >= 0; j++) {
-        /* all idle times must be >= 0 */
-    }
-    if (reps < 1 || reps > MAX_REPS || size < CHUNK || j < n_idle) {
+    if (reps < 1 || reps > MAX_REPS || size < CHUNK || i < argc ||
+        idle[n_idle - 1] < 0) {
         fprintf(stderr, "usage: first-touch [--size MiB] [--reps N<=%d] "
                 "[IDLE ...]\n", MAX_REPS);
         return 1;
