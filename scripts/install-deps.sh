@@ -30,6 +30,7 @@ base_pkgs=(
     libgnutls28-dev
     python3-matplotlib
     seabios ipxe-qemu qemu-system-data
+    xfsprogs btrfs-progs fuse3 libfuse3-dev
 )
 # Packages that bookworm is too old for: taken from bookworm-backports.
 bpo_pkgs=(meson python3-pycotap)
