@@ -13,10 +13,13 @@
  * read).  The branch's RAM loader puts the precise reason (an unknown
  * RAMBlock, a size mismatch, unknown record flags, where the stream
  * ended), the block, the offset and the stream offset into
- * query-migrate's error-desc, and the test checks that it does.  Upstream
- * QEMU reports those reasons only on stderr; when the destination is not
- * the branch (its query-version package does not name it), the test
- * checks stderr instead.
+ * query-migrate's error-desc, and the test checks that it does: it maps
+ * the clean stream, so it knows the record that each case damages or
+ * cuts, and checks its stream offset, block and offset, and for a cut the
+ * length at which the stream ended.  Upstream QEMU reports those reasons
+ * only on stderr; when the destination is not the branch (its
+ * query-version package does not name it), the test checks stderr
+ * instead.
  *
  * QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST select different
  * binaries for cross-version runs.
@@ -39,7 +42,11 @@
 #define FILL_SIZE       (32 << 20)
 #define BLOCK_RECORD    "\x06pc.ram"    /* length byte, then the idstr */
 #define RAM_FLAG_ZERO   0x002
+#define RAM_FLAG_MEM_SIZE 0x004
+#define RAM_FLAG_PAGE   0x008
 #define RAM_FLAG_CONT   0x020
+/* A page in the middle of the filled RAM: the stream is cut in its data. */
+#define MID_PAGE        (FILL_START + FILL_SIZE / 2)
 /*
  * A page the guest never wrote, well inside RAM that is all zero: a
  * source of the branch sends it within a run of zero page records
@@ -53,11 +60,23 @@
 
 /* Where the interesting records of the clean stream are. */
 typedef struct {
-    size_t block_list;  /* "pc.ram" in the setup section's block list */
+    size_t mem_size;    /* header of the setup section's block list record */
+    size_t block_list;  /* "pc.ram" in that block list, its first entry */
     size_t first_page;  /* header (addr | flags) of its first page record */
+    size_t mid_page;    /* header of the PAGE record of MID_PAGE */
+    size_t mid_data;    /* the page data of that record */
     size_t run_page;    /* header of the zero page record of RUN_PAGE */
     size_t eof;         /* QEMU_VM_EOF, before the JSON VM description */
 } StreamMap;
+
+/* The record that the branch's error-desc must name, if the test knows */
+typedef enum {
+    AT_UNKNOWN,
+    AT_BLOCK_LIST,      /* map.mem_size */
+    AT_FIRST_PAGE,      /* map.first_page */
+    AT_MID_PAGE,        /* map.mid_page */
+    AT_RUN_PAGE,        /* map.run_page */
+} RecordAt;
 
 typedef enum {
     CUT_IN_SETUP,
@@ -82,6 +101,13 @@ typedef struct {
     const char *error_desc;     /* must be in query-migrate's error-desc */
     const char *stderr_msg;     /* upstream: must be in its stderr */
     const char *branch_desc;    /* the branch: must be in error-desc */
+    /*
+     * The branch: error-desc must name the stream offset of this record
+     * and, if block is set, the block and the offset in it.
+     */
+    RecordAt at;
+    const char *block;
+    uint64_t addr;
 } BadStreamCase;
 
 static char *tmpdir;
@@ -98,6 +124,12 @@ static QTestState *start_vm(const char *binary_var, int ram_mib,
     return qtest_init_ext(binary_var, args, NULL, true);
 }
 
+/* Byte @i of the page at FILL_START + @off, as fill_ram() writes it */
+static uint8_t fill_byte(size_t off, size_t i)
+{
+    return (uint8_t)(off / PAGE_SIZE * 31 + i * 7);
+}
+
 /* Pages that are neither zero nor alike, so that PAGE records are sent. */
 static void fill_ram(QTestState *qts)
 {
@@ -106,7 +138,7 @@ static void fill_ram(QTestState *qts)
 
     for (off = 0; off < FILL_SIZE; off += PAGE_SIZE) {
         for (i = 0; i < PAGE_SIZE; i++) {
-            buf[i] = (uint8_t)(off / PAGE_SIZE * 31 + i * 7);
+            buf[i] = fill_byte(off, i);
         }
         qtest_memwrite(qts, FILL_START + off, buf, PAGE_SIZE);
     }
@@ -120,7 +152,7 @@ static bool ram_intact(QTestState *qts)
     for (off = 0; off < FILL_SIZE; off += PAGE_SIZE) {
         qtest_memread(qts, FILL_START + off, buf, PAGE_SIZE);
         for (i = 0; i < PAGE_SIZE; i++) {
-            if (buf[i] != (uint8_t)(off / PAGE_SIZE * 31 + i * 7)) {
+            if (buf[i] != fill_byte(off, i)) {
                 g_test_message("source RAM changed at 0x%zx",
                                FILL_START + off + i);
                 return false;
@@ -156,6 +188,38 @@ static size_t find_eof(const GByteArray *s)
     g_assert_not_reached();
 }
 
+/*
+ * The PAGE record of the filled page at @addr: its header, perhaps the
+ * block's name, then the page's data, which starts at *@data.
+ */
+static size_t find_page_record(const GByteArray *s, size_t from,
+                               uint64_t addr, size_t *data)
+{
+    size_t name = strlen(BLOCK_RECORD);
+    uint8_t rec[8 + sizeof(BLOCK_RECORD) + 16];
+    const uint8_t *p;
+    size_t len, i;
+    int cont;
+
+    for (cont = 1; cont >= 0; cont--) {
+        stq_be_p(rec, addr | RAM_FLAG_PAGE | (cont ? RAM_FLAG_CONT : 0));
+        len = 8;
+        if (!cont) {
+            memcpy(rec + len, BLOCK_RECORD, name);
+            len += name;
+        }
+        for (i = 0; i < 16; i++) {
+            rec[len++] = fill_byte(addr - FILL_START, i);
+        }
+        p = memmem(s->data + from, s->len - from, rec, len);
+        if (p) {
+            *data = p - s->data + len - 16;
+            return p - s->data;
+        }
+    }
+    g_assert_not_reached();
+}
+
 static void map_stream(const GByteArray *s)
 {
     size_t len = strlen(BLOCK_RECORD);
@@ -164,10 +228,17 @@ static void map_stream(const GByteArray *s)
     stq_be_p(run_record, RUN_PAGE | RAM_FLAG_ZERO | RAM_FLAG_CONT);
 
     map.block_list = find(s, 0, BLOCK_RECORD, len);
+    /* pc.ram, the largest RAMBlock, is first in the list: no name before */
+    map.mem_size = map.block_list - 8;
+    g_assert_cmphex(ldq_be_p(s->data + map.mem_size) & 0xfff, ==,
+                    RAM_FLAG_MEM_SIZE);
     /* The first page record of the block names it after its header. */
     map.first_page = find(s, map.block_list + len, BLOCK_RECORD, len) - 8;
     map.eof = find_eof(s);
     g_assert_cmpuint(map.first_page, <, map.eof);
+    map.mid_page = find_page_record(s, map.first_page, MID_PAGE,
+                                    &map.mid_data);
+    g_assert_cmpuint(map.mid_data + PAGE_SIZE, <, map.eof);
     map.run_page = find(s, map.first_page, (char *)run_record,
                         sizeof(run_record));
     g_assert_cmpuint(map.run_page, <, map.eof);
@@ -216,7 +287,8 @@ static void damage(GByteArray *s, Damage d)
         g_byte_array_set_size(s, map.block_list + 4);
         break;
     case CUT_IN_PAGES:
-        g_byte_array_set_size(s, (map.first_page + map.eof) / 2);
+        /* In the middle of the data of the page in the middle */
+        g_byte_array_set_size(s, map.mid_data + PAGE_SIZE / 2);
         break;
     case CUT_BEFORE_EOF:
         g_byte_array_set_size(s, map.eof);
@@ -296,9 +368,65 @@ static bool is_branch(QTestState *qts)
     return branch;
 }
 
-/* The destination failed, said why, and did not start the guest. */
+static void assert_in_desc(const char *desc, const char *want)
+{
+    if (!strstr(desc, want)) {
+        g_test_message("error-desc lacks: %s", want);
+    }
+    g_assert(strstr(desc, want));
+}
+
+static size_t record_offset(RecordAt at)
+{
+    switch (at) {
+    case AT_BLOCK_LIST:
+        return map.mem_size;
+    case AT_FIRST_PAGE:
+        return map.first_page;
+    case AT_MID_PAGE:
+        return map.mid_page;
+    case AT_RUN_PAGE:
+        return map.run_page;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/*
+ * The branch says where the stream went wrong: how long it was if it was
+ * cut (@cut bytes, else 0), and which record was cut or bad: its stream
+ * offset and, for a page record, its block and offset there.
+ */
+static void check_branch_where(const char *desc, const BadStreamCase *c,
+                               size_t cut)
+{
+    g_autofree char *end = NULL;
+    g_autofree char *where = NULL;
+
+    if (cut) {
+        end = g_strdup_printf("end of stream after %zu bytes", cut);
+        assert_in_desc(desc, end);
+    }
+    if (c->at == AT_UNKNOWN) {
+        return;
+    }
+    if (c->block) {
+        where = g_strdup_printf("(block '%s' offset 0x%" PRIx64 ", record "
+                                "at stream offset %zu)", c->block, c->addr,
+                                record_offset(c->at));
+    } else {
+        where = g_strdup_printf("(record at stream offset %zu)",
+                                record_offset(c->at));
+    }
+    assert_in_desc(desc, where);
+}
+
+/*
+ * The destination failed, said why, and did not start the guest.  @cut:
+ * the length of a stream that was cut short where the test knows, or 0.
+ */
 static void check_failed(QTestState *to, const char *stderr_path,
-                         const BadStreamCase *c)
+                         const BadStreamCase *c, size_t cut)
 {
     g_autofree char *desc = NULL;
     g_autofree char *err = NULL;
@@ -315,6 +443,9 @@ static void check_failed(QTestState *to, const char *stderr_path,
     }
     if (c && c->branch_desc && branch) {
         g_assert(strstr(desc, c->branch_desc));
+    }
+    if (c && branch) {
+        check_branch_where(desc, c, cut);
     }
     g_assert_false(vm_running(to));
 
@@ -333,10 +464,21 @@ static void test_bad_stream(const void *opaque)
     g_autofree char *uri = g_strdup_printf("file:%s", path);
     g_autoptr(GByteArray) s = NULL;
     QTestState *to;
+    size_t cut = 0;
 
     save_clean_stream();
     s = read_stream(clean_stream);
     damage(s, c->damage);
+    switch (c->damage) {
+    case CUT_IN_SETUP:
+    case CUT_IN_PAGES:
+    case CUT_BEFORE_EOF:
+    case CUT_IN_RUN:
+        cut = s->len;
+        break;
+    default:
+        break;
+    }
     g_assert(g_file_set_contents(path, (char *)s->data, s->len, NULL));
 
     to = start_vm("QTEST_QEMU_BINARY_DST", c->dst_ram_mib,
@@ -347,7 +489,7 @@ static void test_bad_stream(const void *opaque)
         wait_for_migration_complete(to);
         g_assert(ram_intact(to));
     } else {
-        check_failed(to, log, c);
+        check_failed(to, log, c, cut);
     }
     qtest_quit(to);
     unlink(path);
@@ -419,6 +561,8 @@ static void test_destination_lost(void)
     desc = query_error(from);
     g_test_message("source error-desc: %s", desc);
     g_assert(desc && *desc);
+    /* A unix socket whose other end is gone fails the next write. */
+    assert_in_desc(desc, "Unable to write to socket: Broken pipe");
     /* The source keeps its guest, running, with its memory. */
     g_assert(vm_running(from));
     g_assert(ram_intact(from));
@@ -430,12 +574,29 @@ static void test_destination_lost(void)
 static void test_source_lost(void)
 {
     g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    g_autofree char *desc = NULL;
+    g_autofree char *err = NULL;
     QTestState *from, *to;
 
     start_slow_migration(&from, &to, log);
     qtest_kill_qemu(from);
 
-    check_failed(to, log, NULL);
+    check_failed(to, log, NULL, 0);
+    /*
+     * On the branch, error-desc says that the stream ended, wherever the
+     * source was cut off.  Where that is depends on when it was killed: in
+     * a record or a section header the reason names the end of the
+     * stream; between the last record of a section and its footer (where
+     * a source that sleeps for its rate limit usually is), upstream's
+     * loader reports a footer error and only stderr has the reason.
+     */
+    desc = query_error(to);
+    if (is_branch(to) && !strstr(desc, "end of stream after ")) {
+        assert_in_desc(desc, "Section footer error");
+        g_assert(g_file_get_contents(log, &err, NULL, NULL));
+        g_test_message("stderr: %s", err);
+        g_assert(strstr(err, "Read section footer failed: -5"));
+    }
     qtest_quit(from);
     qtest_quit(to);
     unlink(log);
@@ -445,42 +606,50 @@ static const BadStreamCase stream_cases[] = {
     { "control", NONE, RAM_MIB },
     { "truncated/setup", CUT_IN_SETUP, RAM_MIB, NULL, NULL,
       "RAM: stream ended or failed in the block list: end of stream "
-      "after " },
+      "after ", AT_BLOCK_LIST },
     { "truncated/pages", CUT_IN_PAGES, RAM_MIB, NULL, NULL,
-      "RAM: stream ended or failed in " },
-    { "truncated/before-eof", CUT_BEFORE_EOF, RAM_MIB },
+      "RAM: stream ended or failed in page data: end of stream after ",
+      AT_MID_PAGE, "pc.ram", MID_PAGE },
+    /* Where the next section would start: the loader of sections says */
+    { "truncated/before-eof", CUT_BEFORE_EOF, RAM_MIB, NULL, NULL,
+      "Failed to load section ID: stream error: -5: end of stream after " },
     { "empty", EMPTY, RAM_MIB, "Not a migration stream" },
     { "bad-magic", BAD_MAGIC, RAM_MIB, "Not a migration stream" },
     { "unknown-flags", BAD_FLAGS, RAM_MIB, NULL,
       "Unknown combination of migration flags",
       "RAM: unknown combination of record flags 0x102 "
-      "(block 'pc.ram' offset 0x0, record at stream offset " },
+      "(block 'pc.ram' offset 0x0, record at stream offset ",
+      AT_FIRST_PAGE, "pc.ram", 0 },
     { "zero-page-fill", BAD_ZERO_FILL, RAM_MIB, NULL,
       "Found a zero page with value 90",
       "RAM: zero page record with fill byte 0x5a "
-      "(block 'pc.ram' offset 0x0, record at stream offset " },
+      "(block 'pc.ram' offset 0x0, record at stream offset ",
+      AT_FIRST_PAGE, "pc.ram", 0 },
     { "page-offset", BAD_OFFSET, RAM_MIB, NULL,
       "Illegal RAM offset 4000000",
       "RAM: page offset beyond the RAMBlock's 0x4000000 bytes "
-      "(block 'pc.ram' offset 0x4000000, record at stream offset " },
+      "(block 'pc.ram' offset 0x4000000, record at stream offset ",
+      AT_FIRST_PAGE, "pc.ram", (uint64_t)RAM_MIB << 20 },
     { "zero-run/truncated", CUT_IN_RUN, RAM_MIB, NULL, NULL,
       "RAM: stream ended or failed in a record header: end of stream "
-      "after " },
+      "after ", AT_RUN_PAGE },
     { "zero-run/fill", BAD_ZERO_FILL_IN_RUN, RAM_MIB, NULL,
       "Found a zero page with value 90",
       "RAM: zero page record with fill byte 0x5a "
-      "(block 'pc.ram' offset 0x800000, record at stream offset " },
+      "(block 'pc.ram' offset 0x800000, record at stream offset ",
+      AT_RUN_PAGE, "pc.ram", RUN_PAGE },
     { "zero-run/offset", BAD_OFFSET_IN_RUN, RAM_MIB, NULL,
       "Illegal RAM offset 4800000",
       "RAM: page offset beyond the RAMBlock's 0x4000000 bytes "
-      "(block 'pc.ram' offset 0x4800000, record at stream offset " },
+      "(block 'pc.ram' offset 0x4800000, record at stream offset ",
+      AT_RUN_PAGE, "pc.ram", RUN_PAGE | (uint64_t)RAM_MIB << 20 },
     { "ramblock/unknown", BAD_BLOCK_NAME, RAM_MIB, NULL,
       "Unknown ramblock \"pc.rax\"",
       "RAM: the source has RAMBlock 'pc.rax' and this QEMU does not "
-      "(record at stream offset " },
+      "(record at stream offset ", AT_BLOCK_LIST },
     { "ramblock/size", NONE, RAM_MIB * 2, NULL, "Size mismatch: pc.ram",
       "RAM: block list: Size mismatch: pc.ram: 0x4000000 != 0x8000000: "
-      "Invalid argument (record at stream offset " },
+      "Invalid argument (record at stream offset ", AT_BLOCK_LIST },
 };
 
 int main(int argc, char **argv)
