@@ -35,9 +35,15 @@ Modes:
                     dirty log starts "initially set", so a page written
                     before its chunk is cleared leaves no dirty bit; a
                     source that decided such a page was a hole before
-                    the clear lost the write.  On a KVM-PVM host this
-                    mode runs the bare-metal guest under KVM (the Linux
-                    guest cannot), elsewhere the Linux guest
+                    the clear lost the write.  The guest's TOUCH line
+                    must have every page written and none bad, and the
+                    heartbeats the source printed (`touched=D`) must
+                    show pages written there after `migrate` returned:
+                    a guest that wrote nothing, or only before the
+                    migration or after the switchover, fails.  On a
+                    KVM-PVM host this mode runs the bare-metal guest
+                    under KVM (the Linux guest cannot), elsewhere the
+                    Linux guest
 
 Bandwidth is uncapped, as libvirt sets it, except in the precopy phase
 of the postcopy modes.  QEMU is driven through QEMU's python library
@@ -53,6 +59,7 @@ Usage: check-guest.py [--mode NAME[,NAME]] [--src patched|vanilla]
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -109,6 +116,7 @@ MODES = {
 FRESH_TOUCH_PAGES = 200000
 FRESH_CLEAR_BITMAP_SHIFT = 6
 FRESH_BARE_AREA_MIB = 1024
+TOUCH_TIMEOUT = 120                 # the TOUCH line, after the migration
 
 
 class Failed(Exception):
@@ -286,11 +294,15 @@ class ModeRun:
         uri = f'unix:{os.path.join(self.tmp, dst.tag)}.sock'
         dst.vm.cmd('migrate-incoming', uri=uri)
         mark = src.con.mark()
+        pages = 0
         if self.spec.get('fresh'):
             pages = min(FRESH_TOUCH_PAGES, self.area_pages() * 3 // 4)
             src.con.send(f'touch {pages} w')
         t0 = time.monotonic()
         src.vm.cmd('migrate', uri=uri)
+        if self.spec.get('fresh'):
+            # Its PONG marks a moment after the migration started.
+            src.con.send(f'ping started-{mark}')
         if self.spec.get('postcopy'):
             self.start_postcopy(src)
         info = self.wait_done(src, 'source', dst)
@@ -298,6 +310,8 @@ class ModeRun:
         self.wait_done(dst, 'destination', src)
         states = self.states_seen(src)
         res = {'wall': wall, 'info': info, 'mark': mark}
+        if self.spec.get('fresh'):
+            res['touch'] = self.check_touch(src, dst, mark, pages)
         if self.spec.get('postcopy'):
             if 'postcopy-active' not in states:
                 raise Failed(f'never entered postcopy-active: {states}')
@@ -340,6 +354,63 @@ class ModeRun:
         return self.migrate_live(src, build)
 
     # -- checks ------------------------------------------------------------
+
+    def check_touch(self, src, dst, mark, pages):
+        """fresh-writes: the guest wrote its pages, and wrote some of them
+        on the source while it migrated.  The TOUCH line (printed by
+        whichever side finished the touch) must have all the pages
+        written and none bad.  The heartbeats the source printed carry
+        how far the touch got (`touched=`): the pages written there,
+        before the switchover, less those written before the PONG that
+        the source printed after `migrate` returned, must be more than
+        none.  Returns a summary."""
+        on_src = src.con.matching(r'(TOUCH|ERR) ', mark)
+        side = 'source'
+        if on_src:
+            m = on_src[0][1]
+        else:
+            side = 'destination'
+            try:
+                _, _, m = dst.con.wait_for(r'(TOUCH|ERR) ', TOUCH_TIMEOUT)
+            except (TimeoutError, EOFError) as e:
+                raise Failed(f'no TOUCH line for `touch {pages} w`: '
+                             f'{e}') from e
+        t = re.match(r'TOUCH n=(\d+) .* mode=(\w+) bad=(\d+) ms=(\d+)',
+                     m.string)
+        if not t:
+            raise Failed(f'`touch {pages} w` on the {side}: {m.string}')
+        if (int(t.group(1)), t.group(2), int(t.group(3))) != \
+                (pages, 'write', 0):
+            raise Failed(f'{m.string} on the {side} (want n={pages} '
+                         'mode=write bad=0)')
+
+        # In the source's console order: heartbeats with the touch's
+        # progress, the PONG, perhaps TOUCH.  The first value printed
+        # after the PONG is at least what was done when the migration
+        # started; the last, what was done before the switchover.
+        progress, pong = [], None
+        for _, p in src.con.matching(rf'(PONG started-{mark}$|TOUCH |'
+                                     r'HB seq=\d+ touched=(\d+))', mark):
+            if p.string.startswith('PONG'):
+                pong = len(progress)
+            elif p.string.startswith('TOUCH'):
+                progress.append(pages)
+            else:
+                progress.append(int(p.group(2)))
+        before = progress[-1] if progress else 0
+        if pong is None:
+            raise Failed(f'touch: the source printed no PONG after migrate '
+                         f'({before} of {pages} pages written there)')
+        started = progress[pong] if pong < len(progress) else before
+        during = before - started
+        if during <= 0:
+            raise Failed(f'touch: no page written on the source while it '
+                         f'migrated ({started} before the migration, '
+                         f'{before} before the switchover, {pages} in all, '
+                         f'TOUCH on the {side})')
+        return (f'touch: {during} of {pages} pages written on the source '
+                f'while it migrated ({started} before, TOUCH on the {side} '
+                f'after {t.group(4)} ms)')
 
     def check_heartbeats(self, src, dst, res):
         """The guest resumed on dst where it stopped on src, and keeps
@@ -454,6 +525,8 @@ def describe(res):
     if 'postcopy-requests' in res:
         out.append(f"postcopy-active, {res['postcopy-requests']} page "
                    'requests')
+    if 'touch' in res:
+        out.append(res['touch'])
     if 'restore' in res:
         out.append(f"file {res['file'] / 1e6:.0f} MB, restore "
                    f"{res['restore']:.2f} s")

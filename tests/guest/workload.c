@@ -533,7 +533,15 @@ static void hb_run(uint64_t now)
     if (!hb.ms || now < hb.next) {
         return;
     }
-    out("HB seq=%" PRIu64, hb.seq++);
+    if (tch.active) {
+        /*
+         * The pages done so far, so that the host can tell how many were
+         * written before a migration's switchover (check-guest.py).
+         */
+        out("HB seq=%" PRIu64 " touched=%" PRIu64, hb.seq++, tch.done);
+    } else {
+        out("HB seq=%" PRIu64, hb.seq++);
+    }
     /* Keep the cadence; after a stall, skip the missed beats. */
     hb.next += iv;
     if (hb.next <= now) {
