@@ -240,6 +240,26 @@ thp_mount() {
     export QTEST_THP_DIR=$dir
 }
 
+# ram-integrity-test's "fs/" cases want directories on ext4, xfs, btrfs
+# and a FUSE mount (QTEST_FS_EXT4_DIR and so on), which
+# scripts/test-filesystems.sh sets up under $results/fs: loop mounts and
+# FUSE take root, without it only ext4 is there and the other cases
+# report a skip.  They are unmounted at exit, after whatever else the
+# EXIT trap already does.
+fs_mount() {
+    local line old=
+    [ -n "${QTEST_FS_EXT4_DIR:-}${QTEST_FS_XFS_DIR:-}" ] && return
+    [ -n "${QTEST_FS_BTRFS_DIR:-}${QTEST_FS_FUSE_DIR:-}" ] && return
+    while IFS= read -r line; do
+        case $line in
+        QTEST_FS_*_DIR=/*) export "${line?}" ;;
+        esac
+    done < <("$here/test-filesystems.sh" up "$results/fs")
+    eval "old=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
+    trap "${old:+$old; }"'"$here/test-filesystems.sh" down "$results/fs"' \
+        EXIT
+}
+
 run_qtests() {
     local t
     for t in "$build"/tests/branch/*-test; do
@@ -314,7 +334,7 @@ run_guest() {
 
 accel_banner | tee -a "$summary"
 case $suite in
-all|compat|compat-smoke|qtests) thp_mount ;;
+all|compat|compat-smoke|qtests) thp_mount; fs_mount ;;
 esac
 case $suite in
 all)
