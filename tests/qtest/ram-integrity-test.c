@@ -784,6 +784,10 @@ static void test_ram_integrity(const void *opaque)
         unlink(src_path);
         unlink(dst_path);
     }
+    if (c->live) {
+        /* Before the pattern, so that it is as fresh as in paused cases */
+        live_start(from);
+    }
     for (page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
         fill_page(src + page * PAGE_SIZE, page, &seed);
     }
@@ -800,9 +804,6 @@ static void test_ram_integrity(const void *opaque)
          * data, the pattern's holes included.)
          */
         g_assert_cmpuint(written_holes(src_fd, src), ==, 0);
-    }
-    if (c->live) {
-        live_start(from);
     }
 
     setup_channels(from, c);
