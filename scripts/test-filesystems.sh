@@ -55,11 +55,10 @@ loop_fs() {
             return 1
         fi
         rm -f "$img"
-        truncate -s 1G "$img" &&
-            "$@" "$img" >/dev/null 2>&1 || {
-                say "$name: $* $img failed"
-                return 1
-            }
+        if ! { truncate -s 1G "$img" && "$@" "$img" >/dev/null 2>&1; }; then
+            say "$name: $* $img failed"
+            return 1
+        fi
         mount -o loop "$img" "$mnt" 2>/dev/null || {
             say "$name: cannot loop-mount $img"
             return 1
