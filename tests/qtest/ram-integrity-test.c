@@ -676,9 +676,11 @@ static void check_trace(const char *log, const char *side, const TestFs *fs)
 static void live_start(QTestState *from)
 {
     uint8_t first = qtest_readb(from, X86_TEST_MEM_START);
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
 
     qtest_qmp_assert_success(from, "{ 'execute': 'cont' }");
     while (qtest_readb(from, X86_TEST_MEM_START) == first) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(1000);
     }
     migrate_set_parameter_int(from, "max-bandwidth", 256 << 20);
@@ -693,6 +695,9 @@ static void live_start(QTestState *from)
 static void live_converge(QTestState *from)
 {
     while (get_migration_pass(from) < 3) {
+        g_autofree char *status = migrate_query_status(from);
+
+        g_assert_cmpstr(status, !=, "failed");
         g_usleep(10 * 1000);
     }
     g_test_message("live: %" PRIu64 " passes while the guest ran",
