@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the branch's test suites against build/qemu and print one TAP-like
-# line per case, then "N passed, N failed[, N skipped]" as the last line.
+# line per case, then "N passed, N failed" as the last line.  A skip fails
+# unless tests/skip-allowed.txt allows it (that list is printed first).
 #
 # Usage: run-checks.sh all|migration|full|compat|compat-smoke|guest|qtests|scripts
 #   all        scripts, qtests, migration, compat-smoke and one mode of
@@ -49,10 +50,50 @@ skip=0
 n=0
 seconds=0
 
+# The skips allowed, each with the reason it cannot run here: one line
+# "GLOB REASON" each in tests/skip-allowed.txt, GLOB matched against a
+# case's name as printed (with its label, e.g. "compat-v2p:/x86_64/...").
+# A skip of any other case counts as failed.
+skip_allowed=$top/tests/skip-allowed.txt
+allow_globs=()
+allow_reasons=()
+if [ -f "$skip_allowed" ]; then
+    while read -r glob reason; do
+        case $glob in
+        '' | '#'*) continue ;;
+        esac
+        allow_globs+=("$glob")
+        allow_reasons+=("$reason")
+    done < "$skip_allowed"
+fi
+
+# skip_is_allowed NAME
+skip_is_allowed() {
+    local i
+    for i in "${!allow_globs[@]}"; do
+        # shellcheck disable=SC2053 # the right side is a glob
+        [[ $1 == ${allow_globs[$i]} ]] && return 0
+    done
+    return 1
+}
+
+skip_allowed_banner() {
+    local i
+    [ ${#allow_globs[@]} = 0 ] &&
+        echo "# skip allowed: none (${skip_allowed#"$top"/})"
+    for i in "${!allow_globs[@]}"; do
+        echo "# skip allowed: ${allow_globs[$i]}: ${allow_reasons[$i]}"
+    done
+}
+
 # record STATUS NAME SECONDS [REASON]
 record() {
     n=$((n + 1))
     seconds=$((seconds + $3))
+    if [ "$1" = skip ] && ! skip_is_allowed "$2"; then
+        set -- fail "$2" "$3" \
+            "(skipped, not allowed by ${skip_allowed#"$top"/}: ${4:-})"
+    fi
     case $1 in
     pass) pass=$((pass + 1)); line="ok $n $2 # ${3}s${4:+ $4}" ;;
     skip) skip=$((skip + 1)); line="ok $n $2 # SKIP ${4:-} (${3}s)" ;;
@@ -297,6 +338,10 @@ run_tap() {
         if [[ $details =~ ^\ \#\ ([0-9]+)s\ ?(.*)$ ]]; then
             secs=${BASH_REMATCH[1]}
             details=${BASH_REMATCH[2]}
+        elif [ $status = pass ] &&
+                [[ $details =~ ^\ \#\ SKIP\ ?(.*)$ ]]; then
+            status=skip
+            details=${BASH_REMATCH[1]}
         fi
         record $status "$label$name" "$secs" "$details"
     done < "$log"
@@ -333,6 +378,7 @@ run_guest() {
 }
 
 accel_banner | tee -a "$summary"
+skip_allowed_banner | tee -a "$summary"
 case $suite in
 all|compat|compat-smoke|qtests) thp_mount; fs_mount ;;
 esac
@@ -354,13 +400,18 @@ scripts) run_scripts ;;
 *) echo "run-checks: unknown suite $suite" >&2; exit 2 ;;
 esac
 
+# The last line is "N passed, N failed" (.ci/run reads it); a skip the
+# allow-list does not name is counted as failed, one it names is neither.
 tail="$pass passed, $fail failed"
-[ $skip -gt 0 ] && tail="$tail, $skip skipped"
+skipped=""
+[ $skip -gt 0 ] &&
+    skipped="$skip skipped, each allowed by ${skip_allowed#"$top"/}"
 echo "# results: ${summary#"$top"/}"
 if [ "$suite" = compat ]; then
     kept=$top/tests/results/check-compat.txt
     mkdir -p "$(dirname "$kept")"
-    { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-compat: $tail"
+    { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-compat:" \
+          "$tail${skipped:+ ($skipped)}"
       grep '^# ' "$summary"
       cat "$results/compat-matrix.txt"; } > "$kept"
     echo "# kept: ${kept#"$top"/}"
@@ -371,10 +422,11 @@ if [ "$suite" = full ]; then
     { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) migration-test --full -m thorough"
       cat "$summary"
       echo "1..$n"
-      echo "# summary: $tail; ${seconds}s in cases"
+      echo "# summary: $tail${skipped:+ ($skipped)}; ${seconds}s in cases"
       grep -E '^not ok|# SKIP' "$summary" | sed 's/^/#   not passed: /'
       echo "# reasons: tests/KNOWN-ENVIRONMENT.md"; } > "$kept"
     echo "# kept: ${kept#"$top"/}"
 fi
+[ "$skipped" ] && echo "# $skipped"
 echo "$tail"
 [ $fail = 0 ]
