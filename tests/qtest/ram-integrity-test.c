@@ -59,10 +59,8 @@
  * other than "mapping (untrusted ...)"); on FUSE it must take upstream's
  * path ("backing other, holes none", placement "mapping", and no page
  * unread, written with pwritev or filled, or left a hole).  The trace
- * is checked on each side that runs the branch, which the branch-only
- * capability x-switchover-mid-first-pass tells (asked of the running
- * QEMU, whatever its path); upstream only warns of -trace events it
- * lacks.
+ * is checked on each side that runs the branch, which query-version
+ * tells (runs_branch()); upstream only warns of -trace events it lacks.
  * The "live" cases run upstream migration-test's boot-sector guest on
  * the source, which keeps incrementing a byte in every page of 1-100
  * MiB, as make demo does: the migration goes through a few passes while
@@ -618,6 +616,26 @@ static char *trace_line(const char *log, const char *prefix)
 }
 
 /*
+ * Whether @qts runs this branch: its version names it, as the README
+ * says ("migration-branch 10.2.2+mb..." against "vanilla 10.2.2, twin
+ * of the migration branch"; upstream's own builds have no package or
+ * another one).  Asked of the running QEMU, so that neither the path of
+ * its binary nor the names of branch-only capabilities matter.
+ */
+static bool runs_branch(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                              "{ 'execute': 'query-version' }");
+    const char *package = qdict_get_try_str(rsp, "package");
+    bool branch = package && strstr(package, "migration-branch ");
+
+    g_test_message("%s: %s", branch ? "branch" : "not the branch",
+                   package ? package : "(no package)");
+    qobject_unref(rsp);
+    return branch;
+}
+
+/*
  * What the trace @log of the branch's @side ("save" or "load") says it
  * did with the RAM block of a case on @fs.
  */
@@ -764,9 +782,8 @@ static void test_ram_integrity(const void *opaque)
                   dst_extra ? dst_extra : "");
     g_test_message("%s: accelerator %s", c->name, accel_name(from));
     if (c->fs) {
-        /* a capability only the branch has: which side runs it */
-        src_branch = has_capability(from, "x-switchover-mid-first-pass");
-        dst_branch = has_capability(to, "x-switchover-mid-first-pass");
+        src_branch = runs_branch(from);
+        dst_branch = runs_branch(to);
     }
     if (c->thp && !smaps_sum(qtest_pid(to), dst_path, "THPeligible")) {
         qtest_quit(from);
