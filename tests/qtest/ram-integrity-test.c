@@ -47,8 +47,8 @@
  * calls a hole goes as a zero page unread.  Seen on this project's
  * machines (Linux 6.18): ext4 and xfs keep nearly all of the pattern
  * dirty (large folios: a page written dirties its whole folio); btrfs
- * writes most of it back at once and keeps 800-2000 pages dirty; FUSE
- * (strictlimit) writes about half back.  ext4, xfs and btrfs report
+ * writes most of it back at once and keeps 300-2000 pages dirty; FUSE
+ * (strictlimit) writes half of it back or more (70-8192 pages dirty).  ext4, xfs and btrfs report
  * every dirty page as data, and the test asserts it.  The FUSE
  * passthrough forwards lseek to its backing file, as libfuse's examples
  * do, which reports holes over every page not yet written back: a
