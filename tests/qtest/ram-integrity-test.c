@@ -28,7 +28,7 @@
  * the switch (the destination must not leave it a hole, which it would
  * never ask the source for), and one that was still on the source.  The
  * "switchover" cases check when the source stops its guest
- * (x-switchover-mid-first-pass).  The "anon" cases use anonymous
+ * (upstream's rule, or x-switchover-after-first-pass).  The "anon" cases use anonymous
  * guest RAM, which the test cannot map: the pattern goes in, and both
  * sides' RAM comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and
  * QTEST_QEMU_BINARY_DST select different binaries for cross-version runs.
@@ -98,7 +98,7 @@
 typedef enum {
     SWITCHOVER_ANY,         /* not checked */
     SWITCHOVER_FIRST_PASS,  /* wait for the end of the first pass */
-    SWITCHOVER_MID_PASS,    /* x-switchover-mid-first-pass: at once */
+    SWITCHOVER_MID_PASS,    /* upstream's rule, the default: at once */
 } Switchover;
 
 /* A filesystem for the "fs/" cases */
@@ -385,16 +385,16 @@ static bool has_capability(QTestState *qts, const char *name)
 
 /*
  * With a downtime limit far above what the source holds, the estimate
- * allows the switchover about 100 ms into the first pass.  The source
- * is paused and dirties nothing, so this branch waits for the end of the
- * pass, with nothing left for the downtime; with
- * x-switchover-mid-first-pass, or an upstream source, it stops with
- * most of RAM still to send.  pause-before-switchover shows what is left
+ * allows the switchover about 100 ms into the first pass.  Upstream's
+ * rule, the default, stops the source then, with most of RAM still to
+ * send.  With x-switchover-after-first-pass the branch waits for the end
+ * of the pass, as the source is paused and dirties nothing: nothing is
+ * left for the downtime.  pause-before-switchover shows what is left
  * at that point.
  */
 static void check_switchover(QTestState *from, const IntegrityCase *c)
 {
-    bool branch = has_capability(from, "x-switchover-mid-first-pass");
+    bool branch = has_capability(from, "x-switchover-after-first-pass");
     int64_t remaining;
 
     wait_for_migration_status(from, "pre-switchover", NULL);
@@ -403,7 +403,7 @@ static void check_switchover(QTestState *from, const IntegrityCase *c)
                    branch ? "branch" : "upstream", remaining >> 10);
     if (branch && c->switchover == SWITCHOVER_FIRST_PASS) {
         g_assert_cmpint(remaining, ==, 0);
-    } else if (branch) {
+    } else {
         g_assert_cmpint(remaining, >, RAM_SIZE / 4);
     }
     migrate_continue(from, "pre-switchover");
@@ -857,9 +857,9 @@ static void test_ram_integrity(const void *opaque)
         migrate_set_parameter_int(from, "max-bandwidth", 64 << 20);
         migrate_set_parameter_int(from, "downtime-limit", 60 * 1000);
         migrate_set_capability(from, "pause-before-switchover", true);
-        if (c->switchover == SWITCHOVER_MID_PASS &&
-            has_capability(from, "x-switchover-mid-first-pass")) {
-            migrate_set_capability(from, "x-switchover-mid-first-pass",
+        if (c->switchover == SWITCHOVER_FIRST_PASS &&
+            has_capability(from, "x-switchover-after-first-pass")) {
+            migrate_set_capability(from, "x-switchover-after-first-pass",
                                    true);
         }
     }
