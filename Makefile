@@ -7,6 +7,7 @@ S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
 	check-migration check-scripts check-full check-compat check-guest check-libvirt \
+	check-targets \
 	export check-exported checkpatch \
 	bench bench-quick clean distclean
 
@@ -17,6 +18,7 @@ help:
 	@echo "make check-compat    cross-binary runs, vanilla<->branch, as a matrix"
 	@echo "make check-guest     the Linux test guest migrated live in every mode"
 	@echo "make check-libvirt   libvirt drives the branch: save/restore, migrate (BUILD=...)"
+	@echo "make check-targets   build the series for x86_64, aarch64, ppc64, s390x softmmu"
 	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
 	@echo "make build           configure and build qemu/ in build/qemu"
 	@echo "make vanilla         build the same upstream without the series in build/vanilla"
@@ -77,6 +79,11 @@ check-guest: build vanilla
 # migrate between two daemons.  BUILD=patched (default) or BUILD=vanilla.
 check-libvirt: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 	@$(S)/check-libvirt.sh $(or $(BUILD),patched)
+
+# The series compiles for other targets too (minimal builds in build/targets).
+check-targets: fetch
+	@$(S)/prepare.sh --allow-unexported
+	@$(S)/check-targets.sh
 
 check-qtests check-migration check-scripts: build
 	@$(S)/run-checks.sh $(@:check-%=%)

@@ -17,19 +17,42 @@ if [ "${1:-}" = --print-firmwarepath ]; then
     echo "$firmwarepath"
     exit 0
 fi
-if [ $# != 3 ]; then
-    echo "usage: $0 SRCDIR BUILDDIR PKGVERSION" >&2
+if [ $# != 3 ] && [ $# != 4 ]; then
+    echo "usage: $0 SRCDIR BUILDDIR PKGVERSION [x86|targets]" >&2
     exit 2
 fi
 src=$(cd "$1" && pwd)
 build=$2
 pkgversion=$3
+profile=${4:-x86}
 
-flags=(
-    --target-list=x86_64-softmmu
-    --enable-kvm
-    --enable-zstd
-    --enable-gnutls
+case $profile in
+x86)
+    # The build every test, the demo and the benchmark run.
+    flags=(
+        --target-list=x86_64-softmmu
+        --enable-kvm
+        --enable-zstd
+        --enable-gnutls
+    )
+    ;;
+targets)
+    # make check-targets: the series compiles for the other hosts'
+    # targets too (minimal; ppc64 and aarch64 take libfdt from Debian,
+    # as the tarball has no dtc subproject).
+    flags=(
+        --target-list=x86_64-softmmu,aarch64-softmmu,ppc64-softmmu,s390x-softmmu
+        --without-default-features
+        --enable-fdt=system
+        --enable-zstd
+    )
+    ;;
+*)
+    echo "configure-wrapper: unknown profile $profile" >&2
+    exit 2
+    ;;
+esac
+flags+=(
     --disable-docs
     --disable-rust
     --disable-download

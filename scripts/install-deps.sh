@@ -28,6 +28,7 @@ base_pkgs=(
     python3 python3-venv python3-distlib python3-setuptools
     libglib2.0-dev libpixman-1-dev zlib1g-dev libzstd-dev
     libgnutls28-dev
+    libfdt-dev
     python3-matplotlib
     seabios ipxe-qemu qemu-system-data
     xfsprogs btrfs-progs fuse3 libfuse3-dev

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make check-targets: build the series (qemu/ as it is) for x86_64,
+# aarch64, ppc64 and s390x softmmu in build/targets, minimal and without
+# docs, so that code the series changes for other targets (spapr, s390x)
+# is compiled at least.  Writes tests/results/check-targets.txt.
+set -uo pipefail
+# shellcheck source=scripts/series-lib.sh
+. "$(dirname "$0")/series-lib.sh"
+
+build=$top/build/targets
+jobs=${JOBS:-$(nproc)}
+n=$(qgit rev-list --count "$UPSTREAM_TAG..HEAD")
+tree=$(qgit rev-parse --short=8 'HEAD^{tree}')
+pkgversion="migration-branch $UPSTREAM_VERSION+mb.$n.g$tree"
+out=$top/tests/results/check-targets.txt
+start=$(date +%s)
+
+"$top/configure-wrapper.sh" "$QEMU_DIR" "$build" "$pkgversion" targets ||
+    exit 1
+pass=0
+fail=0
+lines=()
+for t in x86_64 aarch64 ppc64 s390x; do
+    t0=$(date +%s)
+    if ninja -C "$build" -j "$jobs" "qemu-system-$t" \
+            > "$build/ninja-$t.log" 2>&1; then
+        status=ok
+        pass=$((pass + 1))
+    else
+        status="not ok"
+        fail=$((fail + 1))
+        grep -E -B2 -A12 'error|FAILED' "$build/ninja-$t.log" | head -40 >&2
+    fi
+    warnings=$(grep -c 'warning:' "$build/ninja-$t.log")
+    line="$status $t-softmmu # $(( $(date +%s) - t0 ))s, $warnings warnings"
+    echo "$line"
+    lines+=("$line")
+done
+mkdir -p "$(dirname "$out")"
+{
+    echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-targets: $pkgversion"
+    echo "# configure-wrapper.sh profile 'targets'; $(( $(date +%s) - start ))s"
+    printf '%s\n' "${lines[@]}"
+    echo "$pass passed, $fail failed"
+} > "$out"
+echo "# kept: ${out#"$top"/}"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
