@@ -735,6 +735,21 @@ static void check_trace(const char *log, const char *side,
 }
 
 /*
+ * check_trace() for each side that runs the branch, whose trace is not
+ * NULL: only the branch has these events; upstream warns and goes on.
+ */
+static void check_traces(const IntegrityCase *c, const char *src_trace,
+                         const char *dst_trace)
+{
+    if (src_trace) {
+        check_trace(src_trace, "save", c);
+    }
+    if (dst_trace) {
+        check_trace(dst_trace, "load", c);
+    }
+}
+
+/*
  * Run the source's guest, the boot-sector guest: it increments the first
  * byte of every page of 1-100 MiB, round after round.  Its migration
  * will not converge until live_converge().
@@ -950,12 +965,8 @@ static void test_ram_integrity(const void *opaque)
         g_free(dst);
         qtest_quit(from);
         qtest_quit(to);
-        if (src_branch) {
-            check_trace(src_trace, "save", c);
-        }
-        if (dst_branch) {
-            check_trace(dst_trace, "load", c);
-        }
+        check_traces(c, src_branch ? src_trace : NULL,
+                     dst_branch ? dst_trace : NULL);
         unlink(src_trace);
         unlink(dst_trace);
         return;
@@ -1008,13 +1019,8 @@ static void test_ram_integrity(const void *opaque)
         close(src_fd);
     }
 
-    /* Only the branch has these events; upstream warns and goes on. */
-    if (src_branch) {
-        check_trace(src_trace, "save", c);
-    }
-    if (dst_branch) {
-        check_trace(dst_trace, "load", c);
-    }
+    check_traces(c, src_branch ? src_trace : NULL,
+                 dst_branch ? dst_trace : NULL);
     unlink(src_trace);
     unlink(dst_trace);
 }
