@@ -1,0 +1,650 @@
+/*
+ * Byte-exact guest RAM through mapped-ram, XBZRLE and postcopy
+ *
+ * The branch rewrote the RAM paths of mapped-ram (save to a file and
+ * restore from it, with and without multifd and direct-io), XBZRLE and
+ * postcopy (with the preempt channel, and recovery after the connection
+ * broke).  This test proves that each of those paths delivers guest RAM
+ * byte for byte, and that the path it names really ran.
+ *
+ * Both QEMUs are started with -S and never run their guest.  Their RAM
+ * is a shared file on tmpfs.  The test fills the source's file through
+ * its own mapping with zero pages (holes of the file), pages with one
+ * byte set, repeated-byte pages and pseudo-random pages that hold their
+ * own index, and while the migration runs it changes pages again through
+ * qtest writes, which the source's dirty log sees: one qword of a page
+ * changes, pages become zero and zero pages get data.  The source's RAM
+ * then no longer changes, and once both sides completed, the
+ * destination's RAM file must equal the source's byte for byte; the
+ * first bad pages are reported.
+ *
+ * What each case also checks, so that it cannot pass without its path:
+ * - mapped-ram/: the capability is on on both sides, and the file has
+ *   the mapped-ram layout: the header of RAMBlock "ram0", and every page
+ *   its bitmap marks holds the source's page at its own offset, every
+ *   page it leaves out is zero on the source.  multifd-dio puts the file
+ *   on a filesystem with O_DIRECT (tmpfs may lack it; the root here is
+ *   ext4), as upstream's migration-test probes for its dio case.
+ * - xbzrle/: the source's xbzrle-cache statistics count encoded pages:
+ *   the same pages are changed in several passes after the first, so
+ *   that they are sent again when the cache holds them.
+ * - postcopy/: the status of both sides went through postcopy-active,
+ *   the switch came with more than half of RAM unsent, pages read
+ *   through the destination during postcopy hold the source's data,
+ *   and the source served page requests.  preempt: postcopy-preempt is
+ *   on on both sides.  recovery: the connection is broken during
+ *   postcopy (migrate-pause on the source, or on the destination with
+ *   preempt), both sides reach postcopy-paused, and migrate-recover and
+ *   a migrate with resume=true finish the migration.
+ *
+ * QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST select different
+ * binaries for cross-version runs: the comparison holds for any pair.
+ *
+ * Copyright (c) 2026 The QEMU migration branch developers
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "migration/migration-qmp.h"
+#include "migration/migration-util.h"
+
+#define RAM_MIB     128
+#define RAM_SIZE    ((size_t)RAM_MIB << 20)
+#define PAGE_SIZE   4096
+#define NPAGES      (RAM_SIZE / PAGE_SIZE)
+
+/* The pages qtest changes: RUNS runs of RUN_PAGES, spread over RAM */
+#define RUNS        32
+#define RUN_PAGES   16
+
+typedef enum {
+    PATH_MAPPED_RAM,
+    PATH_XBZRLE,
+    PATH_POSTCOPY,
+} MigPath;
+
+typedef struct {
+    const char *name;
+    MigPath path;
+    bool multifd;       /* 2 channels */
+    bool dio;           /* mapped-ram: direct-io */
+    bool preempt;       /* postcopy: postcopy-preempt */
+    bool recover;       /* postcopy: break and recover the connection */
+} ExactCase;
+
+static char *shm_dir;   /* RAM files and sockets */
+
+/* splitmix64: the content of a random page is a function of its index */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static const char *page_kind(size_t page)
+{
+    static const char *const kinds[] = {
+        "zero", "one-byte", "repeated", "random", "zero"
+    };
+
+    return kinds[page % 5];
+}
+
+static void fill_pattern(uint8_t *ram)
+{
+    for (size_t page = 0; page < NPAGES; page++) {
+        uint8_t *p = ram + page * PAGE_SIZE;
+        uint64_t v;
+
+        switch (page % 5) {
+        case 1:
+            p[page * 61 % PAGE_SIZE] = 0x80 | (page & 0x7f);
+            break;
+        case 2:
+            memset(p, 1 + page % 251, PAGE_SIZE);
+            break;
+        case 3:
+            for (size_t i = 0; i < PAGE_SIZE; i += 8) {
+                v = mix64(page * (PAGE_SIZE / 8) + i / 8);
+                memcpy(p + i, &v, 8);
+            }
+            v = page;
+            memcpy(p, &v, 8);
+            memcpy(p + PAGE_SIZE - 8, &v, 8);
+            break;
+        default:
+            break;      /* zero: left a hole of the file */
+        }
+    }
+}
+
+static uint8_t *map_file(const char *path, size_t len, bool writable)
+{
+    int fd = open(path, writable ? O_RDWR : O_RDONLY);
+    void *p;
+
+    g_assert_cmpint(fd, >=, 0);
+    p = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+             fd, 0);
+    close(fd);
+    g_assert(p != MAP_FAILED);
+    return p;
+}
+
+static QTestState *start_qemu(const char *var, const char *mem_path,
+                              bool incoming, bool oob)
+{
+    QList *qmp_caps = NULL;
+    g_autofree char *args = g_strdup_printf(
+        "-accel kvm -accel tcg -nodefaults -display none -S -m %dM "
+        "-object memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=on "
+        "-machine pc,memory-backend=ram0%s",
+        RAM_MIB, RAM_MIB, mem_path, incoming ? " -incoming defer" : "");
+
+    if (oob) {
+        /* migrate-recover is sent out of band */
+        qmp_caps = qlist_new();
+        qlist_append_str(qmp_caps, "oob");
+    }
+    return qtest_init_ext(var, args, qmp_caps, true);
+}
+
+static void set_both(QTestState *from, QTestState *to, const char *cap)
+{
+    migrate_set_capability(from, cap, true);
+    migrate_set_capability(to, cap, true);
+}
+
+/* Whether migration capability @cap is on in @qts */
+static bool capability_on(QTestState *qts, const char *cap)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': "
+                           "'query-migrate-capabilities' }");
+    QList *list = qdict_get_qlist(rsp, "return");
+    const QListEntry *e;
+    bool on = false;
+
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(d, "capability"), cap)) {
+            on = qdict_get_bool(d, "state");
+        }
+    }
+    qobject_unref(rsp);
+    return on;
+}
+
+/*
+ * Change the same RUNS * RUN_PAGES pages of the source through QEMU in
+ * every @wave: one qword of each page, chosen by the wave, so that an
+ * XBZRLE delta is small.  Every fourth run becomes zero in odd waves and
+ * gets data back in the next.
+ */
+static void rewrite_wave(QTestState *from, const uint8_t *src, unsigned wave)
+{
+    const size_t len = RUN_PAGES * PAGE_SIZE;
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    for (size_t r = 0; r < RUNS; r++) {
+        size_t first = r * (NPAGES / RUNS) + r % 5;
+        uint64_t addr = (uint64_t)first * PAGE_SIZE;
+
+        if (r % 4 == 3 && wave % 2) {
+            qtest_memset(from, addr, 0, len);
+            continue;
+        }
+        memcpy(buf, src + addr, len);
+        for (size_t i = 0; i < RUN_PAGES; i++) {
+            uint64_t *q = (uint64_t *)(buf + i * PAGE_SIZE) +
+                          (wave * 37 + i * 5) % (PAGE_SIZE / 8);
+
+            *q ^= mix64(wave * NPAGES + first + i) | 1;
+        }
+        qtest_bufwrite(from, addr, buf, len);
+    }
+}
+
+/*
+ * Wait until the source synced its dirty bitmap @pass times; false if it
+ * stopped before the switchover first (pause-before-switchover).
+ */
+static bool wait_pass(QTestState *from, uint64_t pass)
+{
+    for (;;) {
+        g_autofree char *status = migrate_query_status(from);
+
+        if (!strcmp(status, "pre-switchover")) {
+            return false;
+        }
+        g_assert_cmpstr(status, !=, "failed");
+        g_assert_cmpstr(status, !=, "completed");
+        if (!strcmp(status, "active") && get_migration_pass(from) >= pass) {
+            return true;
+        }
+        g_usleep(5 * 1000);
+    }
+}
+
+/*
+ * Precopy (to a socket or a file) with rewrites: wave 0 in the first
+ * pass, one more wave after each of the next @waves bitmap syncs, then
+ * the switchover.  pause-before-switchover holds the source before its
+ * final sync, so that every rewrite is sent: a wave written once the
+ * source waits there goes in the final pass.
+ */
+static void precopy_with_rewrites(QTestState *from, const uint8_t *src,
+                                  unsigned waves)
+{
+    unsigned wave, live = 1;
+
+    rewrite_wave(from, src, 0);
+    g_test_message("wave 0 written in pass %" PRIu64,
+                   get_migration_pass(from));
+    for (wave = 1; wave <= waves; wave++) {
+        if (live == wave && wait_pass(from, wave + 1)) {
+            live++;
+        }
+        rewrite_wave(from, src, wave);
+    }
+    g_test_message("%u of %u waves written before the final pass, source "
+                   "at pass %" PRIu64, live, waves + 1,
+                   get_migration_pass(from));
+    migrate_ensure_converge(from);
+    wait_for_migration_status(from, "pre-switchover", NULL);
+    migrate_continue(from, "pre-switchover");
+}
+
+/*
+ * Compare the destination's RAM file @path with the source's RAM @src;
+ * report the first bad pages, return how many there are.  The file is
+ * read, not mapped: a read of a hole of tmpfs allocates nothing.
+ */
+static size_t count_bad_pages(const uint8_t *src, const char *path)
+{
+    const size_t chunk = 1 << 20;
+    g_autofree uint8_t *buf = g_malloc(chunk);
+    int fd = open(path, O_RDONLY);
+    size_t bad = 0;
+
+    g_assert_cmpint(fd, >=, 0);
+    for (size_t off = 0; off < RAM_SIZE; off += chunk) {
+        g_assert_cmpint(pread(fd, buf, chunk, off), ==, chunk);
+        for (size_t i = 0; i < chunk; i += PAGE_SIZE) {
+            const uint8_t *s = src + off + i, *d = buf + i;
+            size_t page = (off + i) / PAGE_SIZE, at = 0;
+
+            if (!memcmp(s, d, PAGE_SIZE)) {
+                continue;
+            }
+            while (s[at] == d[at]) {
+                at++;
+            }
+            if (bad++ < 8) {
+                g_test_message("bad page %zu (%s): first difference at "
+                               "byte %zu, source %02x, destination %02x",
+                               page, page_kind(page), at, s[at], d[at]);
+            }
+        }
+    }
+    close(fd);
+    if (bad) {
+        g_test_message("%zu of %zu pages differ", bad, NPAGES);
+    }
+    return bad;
+}
+
+/*
+ * The mapped-ram layout of the file @path: after the RAMBlock's name and
+ * size in the setup section, a MappedRamHeader (version 1, big-endian)
+ * points at the page bitmap right after it and at the pages, 1 MiB
+ * aligned.  A page in the bitmap holds the source's page at its offset;
+ * a page not in it must be zero on the source.
+ */
+static void check_mapped_ram_file(const char *path, const uint8_t *src)
+{
+    uint8_t key[5 + 8 + 4 + 8] = { 4, 'r', 'a', 'm', '0' };
+    struct stat st;
+    const uint8_t *file, *hdr, *bitmap;
+    uint64_t bitmap_offset, pages_offset;
+    size_t in_bitmap = 0, bad = 0, lost = 0;
+
+    stq_be_p(key + 5, RAM_SIZE);
+    stl_be_p(key + 13, 1);
+    stq_be_p(key + 17, PAGE_SIZE);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    file = map_file(path, st.st_size, false);
+    hdr = memmem(file, st.st_size, key, sizeof(key));
+    g_assert(hdr);
+    bitmap_offset = ldq_be_p(hdr + 25);
+    pages_offset = ldq_be_p(hdr + 33);
+    g_test_message("mapped-ram: header at %td, bitmap at %" PRIu64
+                   ", pages at %" PRIu64 ", file %jd bytes", hdr - file,
+                   bitmap_offset, pages_offset, (intmax_t)st.st_size);
+    g_assert_cmpuint(bitmap_offset, ==, hdr - file + 5 + 8 + 28);
+    g_assert_cmpuint(pages_offset % (1 << 20), ==, 0);
+    g_assert_cmpuint(pages_offset, >=, bitmap_offset + NPAGES / 8);
+    g_assert_cmpuint(st.st_size, >=, pages_offset + RAM_SIZE);
+
+    /* A bitmap of unsigned longs: on x86, bit i is bit i % 8 of byte i / 8 */
+    bitmap = file + bitmap_offset;
+    for (size_t page = 0; page < NPAGES; page++) {
+        const uint8_t *s = src + page * PAGE_SIZE;
+
+        if (bitmap[page / 8] & (1 << page % 8)) {
+            in_bitmap++;
+            if (memcmp(file + pages_offset + page * PAGE_SIZE, s, PAGE_SIZE) &&
+                bad++ < 8) {
+                g_test_message("file page %zu (%s) is not the source's",
+                               page, page_kind(page));
+            }
+        } else if (!buffer_is_zero(s, PAGE_SIZE) && lost++ < 8) {
+            g_test_message("page %zu (%s) is not in the file", page,
+                           page_kind(page));
+        }
+    }
+    g_test_message("mapped-ram: %zu pages in the bitmap", in_bitmap);
+    g_assert_cmpuint(bad, ==, 0);
+    g_assert_cmpuint(lost, ==, 0);
+    munmap((void *)file, st.st_size);
+}
+
+static void run_mapped_ram(QTestState *from, QTestState *to,
+                           const ExactCase *c, const uint8_t *src)
+{
+    /*
+     * direct-io: a filesystem on a disk (the root's ext4 here), where
+     * O_DIRECT bypasses the page cache; tmpfs may lack O_DIRECT or only
+     * emulate it.  The other cases keep the file on tmpfs: a file on a
+     * disk costs seconds to write back or to unlink.
+     */
+    g_autofree char *dir = g_strdup(c->dio ? "/var/tmp/ram-exact-XXXXXX" :
+                                    NULL);
+    g_autofree char *file = NULL;
+    g_autofree char *uri = NULL;
+
+    g_assert(!c->dio || g_mkdtemp(dir));
+    file = g_strdup_printf("%s/state", c->dio ? dir : shm_dir);
+    uri = g_strdup_printf("file:%s", file);
+    if (c->dio && !probe_o_direct_support(dir)) {
+        rmdir(dir);
+        g_test_message("%s has no O_DIRECT", dir);
+        g_test_fail();
+        return;
+    }
+
+    set_both(from, to, "mapped-ram");
+    if (c->multifd) {
+        set_both(from, to, "multifd");
+        migrate_set_parameter_int(from, "multifd-channels", 2);
+        migrate_set_parameter_int(to, "multifd-channels", 2);
+    }
+    if (c->dio) {
+        migrate_set_parameter_bool(from, "direct-io", true);
+        migrate_set_parameter_bool(to, "direct-io", true);
+    }
+    migrate_set_capability(from, "pause-before-switchover", true);
+    migrate_set_parameter_int(from, "max-bandwidth", 64 << 20);
+    migrate_set_parameter_int(from, "downtime-limit", 1);
+
+    migrate_qmp(from, to, uri, NULL, "{}");
+    precopy_with_rewrites(from, src, 2);
+    wait_for_migration_complete(from);
+    g_assert(capability_on(from, "mapped-ram"));
+    g_assert(capability_on(to, "mapped-ram"));
+    check_mapped_ram_file(file, src);
+
+    /* The restore reads the file once the save is complete */
+    migrate_incoming_qmp(to, uri, NULL, "{}");
+    wait_for_migration_complete(to);
+    unlink(file);
+    if (dir) {
+        rmdir(dir);
+    }
+}
+
+static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
+{
+    g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
+    QDict *rsp, *cache;
+    int64_t pages, bytes, overflow, miss;
+
+    set_both(from, to, "xbzrle");
+    migrate_set_capability(from, "pause-before-switchover", true);
+    migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
+    migrate_set_parameter_int(from, "downtime-limit", 1);
+    migrate_incoming_qmp(to, uri, NULL, "{}");
+    migrate_qmp(from, to, uri, NULL, "{}");
+    precopy_with_rewrites(from, src, 3);
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+
+    rsp = migrate_query(from);
+    cache = qdict_get_qdict(rsp, "xbzrle-cache");
+    g_assert(cache);
+    pages = qdict_get_int(cache, "pages");
+    bytes = qdict_get_int(cache, "bytes");
+    overflow = qdict_get_int(cache, "overflow");
+    miss = qdict_get_int(cache, "cache-miss");
+    g_test_message("xbzrle: %" PRId64 " pages encoded in %" PRId64
+                   " bytes, %" PRId64 " overflows, %" PRId64 " misses",
+                   pages, bytes, overflow, miss);
+    qobject_unref(rsp);
+    g_assert(capability_on(from, "xbzrle"));
+    g_assert_cmpint(pages, >, 0);
+    g_assert_cmpint(bytes, >, 0);
+    g_assert_cmpint(overflow, <, pages);
+}
+
+/*
+ * Read pages of the destination through QEMU while postcopy runs: pages
+ * in the top quarter of RAM, which precopy had not reached.  Each read
+ * waits for its page and must find the source's data.
+ */
+static void read_through_destination(QTestState *to, const uint8_t *src,
+                                     unsigned round)
+{
+    g_autofree uint8_t *buf = g_malloc(PAGE_SIZE);
+
+    for (size_t i = 0; i < 16; i++) {
+        size_t page = NPAGES - 1 - (i * 5 + round) * (NPAGES / 4 / 100);
+
+        qtest_bufread(to, (uint64_t)page * PAGE_SIZE, buf, PAGE_SIZE);
+        if (memcmp(buf, src + page * PAGE_SIZE, PAGE_SIZE)) {
+            g_test_message("page %zu (%s) read during postcopy is wrong",
+                           page, page_kind(page));
+            g_assert_not_reached();
+        }
+    }
+}
+
+static void wait_paused(QTestState *qts)
+{
+    wait_for_migration_status(qts, "postcopy-paused",
+                              (const char *[]) { "failed", "completed",
+                                                 "active", NULL });
+}
+
+static void run_postcopy(QTestState *from, QTestState *to,
+                         const ExactCase *c, const uint8_t *src)
+{
+    g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
+    g_autofree char *uri2 = g_strdup_printf("unix:%s/sock-recover", shm_dir);
+    int64_t remaining;
+
+    set_both(from, to, "postcopy-ram");
+    if (c->preempt) {
+        set_both(from, to, "postcopy-preempt");
+    }
+    migrate_set_capability(from, "events", true);
+    migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
+    /* Slow enough for the reads and the break to come while it runs */
+    migrate_set_parameter_int(from, "max-postcopy-bandwidth",
+                              c->recover ? 8 << 20 : 32 << 20);
+    migrate_incoming_qmp(to, uri, NULL, "{}");
+    migrate_qmp(from, to, uri, NULL, "{}");
+
+    rewrite_wave(from, src, 0);
+    while (read_ram_property_int(from, "transferred") < (16 << 20)) {
+        g_usleep(10 * 1000);
+    }
+    rewrite_wave(from, src, 1);
+    remaining = read_ram_property_int(from, "remaining");
+    qtest_qmp_assert_success(from, "{ 'execute': 'migrate-start-postcopy' }");
+    migration_event_wait(from, "postcopy-active");
+    migration_event_wait(to, "postcopy-active");
+    g_test_message("postcopy: switched with %" PRId64 " KiB unsent",
+                   remaining >> 10);
+    g_assert_cmpint(remaining, >, RAM_SIZE / 2);
+    if (c->preempt) {
+        g_assert(capability_on(from, "postcopy-preempt"));
+        g_assert(capability_on(to, "postcopy-preempt"));
+    }
+    read_through_destination(to, src, 0);
+
+    if (c->recover) {
+        /* Break the connection from one end; both ends must pause */
+        migrate_pause(c->preempt ? to : from);
+        migration_event_wait(from, "postcopy-paused");
+        migration_event_wait(to, "postcopy-paused");
+        wait_paused(from);
+        wait_paused(to);
+        g_test_message("postcopy: both sides paused at %" PRId64
+                       " KiB unsent",
+                       read_ram_property_int(from, "remaining") >> 10);
+        migrate_recover(to, uri2);
+        migrate_qmp(from, to, uri2, NULL, "{ 'resume': true }");
+        migration_event_wait(from, "postcopy-active");
+        migration_event_wait(to, "postcopy-active");
+        read_through_destination(to, src, 1);
+        migrate_set_parameter_int(from, "max-postcopy-bandwidth", 0);
+    }
+    wait_for_migration_complete(from);
+    wait_for_migration_complete(to);
+    g_test_message("postcopy: %" PRId64 " page requests served",
+                   read_ram_property_int(from, "postcopy-requests"));
+    g_assert_cmpint(read_ram_property_int(from, "postcopy-requests"), >, 0);
+}
+
+/*
+ * Postcopy needs userfaultfd.  Missing, it fails the case, unless the
+ * kernel has none or refuses it to this process: that is where the
+ * test runs, not QEMU.
+ */
+static bool userfaultfd_usable(void)
+{
+#ifdef __NR_userfaultfd
+    int fd = syscall(__NR_userfaultfd, O_CLOEXEC);
+
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    if (errno == ENOSYS || errno == EPERM) {
+        g_test_skip("environment: no userfaultfd for this process");
+        return false;
+    }
+    g_test_message("userfaultfd: %s", strerror(errno));
+    g_test_fail();
+    return false;
+#else
+    g_test_skip("environment: no userfaultfd on this host");
+    return false;
+#endif
+}
+
+static void test_exact(const void *opaque)
+{
+    const ExactCase *c = opaque;
+    g_autofree char *src_path = g_strdup_printf("%s/src-ram", shm_dir);
+    g_autofree char *dst_path = g_strdup_printf("%s/dst-ram", shm_dir);
+    g_autofree char *sock = g_strdup_printf("%s/sock", shm_dir);
+    g_autofree char *sock2 = g_strdup_printf("%s/sock-recover", shm_dir);
+    g_autofree char *state = g_strdup_printf("%s/state", shm_dir);
+    QTestState *from, *to;
+    uint8_t *src;
+
+    if (c->path == PATH_POSTCOPY && !userfaultfd_usable()) {
+        return;
+    }
+    from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false);
+    to = start_qemu("QTEST_QEMU_BINARY_DST", dst_path, true, c->recover);
+    src = map_file(src_path, RAM_SIZE, true);
+    fill_pattern(src);
+
+    switch (c->path) {
+    case PATH_MAPPED_RAM:
+        run_mapped_ram(from, to, c, src);
+        break;
+    case PATH_XBZRLE:
+        run_xbzrle(from, to, src);
+        break;
+    case PATH_POSTCOPY:
+        run_postcopy(from, to, c, src);
+        break;
+    }
+
+    if (!g_test_failed()) {
+        g_assert_cmpuint(count_bad_pages(src, dst_path), ==, 0);
+    }
+    munmap(src, RAM_SIZE);
+    qtest_quit(from);
+    qtest_quit(to);
+    unlink(src_path);
+    unlink(dst_path);
+    unlink(sock);
+    unlink(sock2);
+    unlink(state);
+}
+
+static const ExactCase cases[] = {
+    { "mapped-ram/plain", PATH_MAPPED_RAM },
+    { "mapped-ram/multifd", PATH_MAPPED_RAM, .multifd = true },
+    { "mapped-ram/multifd-dio", PATH_MAPPED_RAM, .multifd = true,
+      .dio = true },
+    { "xbzrle/rewrite", PATH_XBZRLE },
+    { "postcopy/preempt", PATH_POSTCOPY, .preempt = true },
+    { "postcopy/recovery-plain", PATH_POSTCOPY, .recover = true },
+    { "postcopy/recovery-preempt", PATH_POSTCOPY, .preempt = true,
+      .recover = true },
+};
+
+int main(int argc, char **argv)
+{
+    const char *arch = qtest_get_arch();
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    if (strcmp(arch, "x86_64") && strcmp(arch, "i386")) {
+        g_test_skip("x86 only");
+        return g_test_run();
+    }
+    shm_dir = g_strdup("/dev/shm/ram-exact-XXXXXX");
+    if (!g_mkdtemp(shm_dir)) {
+        g_free(shm_dir);
+        shm_dir = g_dir_make_tmp("ram-exact-XXXXXX", NULL);
+    }
+    g_assert(shm_dir);
+
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = g_strdup_printf("/migration/ram-exact/%s",
+                                                cases[i].name);
+
+        qtest_add_data_func(path, &cases[i], test_exact);
+    }
+    ret = g_test_run();
+
+    rmdir(shm_dir);
+    g_free(shm_dir);
+    return ret;
+}
