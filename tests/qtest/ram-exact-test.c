@@ -237,6 +237,24 @@ static bool wait_pass(QTestState *from, uint64_t pass)
 }
 
 /*
+ * Wait until the source left the setup: its dirty log runs from then on,
+ * so that rewrites are sent again.  (A page written before is sent in
+ * the first pass anyway, which starts after the setup.)
+ */
+static void wait_active(QTestState *from)
+{
+    for (;;) {
+        g_autofree char *status = migrate_query_status(from);
+
+        if (strcmp(status, "setup")) {
+            g_assert_cmpstr(status, ==, "active");
+            return;
+        }
+        g_usleep(2 * 1000);
+    }
+}
+
+/*
  * Precopy (to a socket or a file) with rewrites: wave 0 in the first
  * pass, one more wave after each of the next @waves bitmap syncs, then
  * the switchover.  pause-before-switchover holds the source before its
@@ -248,6 +266,7 @@ static void precopy_with_rewrites(QTestState *from, const uint8_t *src,
 {
     unsigned wave, live = 1;
 
+    wait_active(from);
     rewrite_wave(from, src, 0);
     g_test_message("wave 0 written in pass %" PRIu64,
                    get_migration_pass(from));
@@ -494,6 +513,7 @@ static void run_postcopy(QTestState *from, QTestState *to,
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
 
+    wait_active(from);
     rewrite_wave(from, src, 0);
     while (read_ram_property_int(from, "transferred") < (16 << 20)) {
         g_usleep(10 * 1000);
