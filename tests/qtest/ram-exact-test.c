@@ -516,6 +516,10 @@ static void run_postcopy(QTestState *from, QTestState *to,
     wait_active(from);
     rewrite_wave(from, src, 0);
     while (read_ram_property_int(from, "transferred") < (16 << 20)) {
+        g_autofree char *status = migrate_query_status(from);
+
+        /* Precopy alone must not finish first: that would hang here */
+        g_assert_cmpstr(status, ==, "active");
         g_usleep(10 * 1000);
     }
     rewrite_wave(from, src, 1);
@@ -535,10 +539,10 @@ static void run_postcopy(QTestState *from, QTestState *to,
     if (c->recover) {
         /* Break the connection from one end; both ends must pause */
         migrate_pause(c->preempt ? to : from);
-        migration_event_wait(from, "postcopy-paused");
-        migration_event_wait(to, "postcopy-paused");
         wait_paused(from);
         wait_paused(to);
+        migration_event_wait(from, "postcopy-paused");
+        migration_event_wait(to, "postcopy-paused");
         g_test_message("postcopy: both sides paused at %" PRId64
                        " KiB unsent",
                        read_ram_property_int(from, "remaining") >> 10);
