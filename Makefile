@@ -7,7 +7,7 @@ S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
 	check-migration check-scripts check-full check-compat check-guest check-libvirt \
-	check-targets \
+	check-targets fuzz \
 	export check-exported checkpatch \
 	bench bench-quick clean distclean
 
@@ -19,6 +19,7 @@ help:
 	@echo "make check-guest     the Linux test guest migrated live in every mode"
 	@echo "make check-libvirt   libvirt drives the branch: save/restore, migrate (BUILD=...)"
 	@echo "make check-targets   build the series for x86_64, aarch64, ppc64, s390x softmmu"
+	@echo "make fuzz            libFuzzer on the migration loader, branch vs upstream (FUZZ_S=secs)"
 	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
 	@echo "make build           configure and build qemu/ in build/qemu"
 	@echo "make vanilla         build the same upstream without the series in build/vanilla"
@@ -84,6 +85,12 @@ check-libvirt: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 check-targets: fetch
 	@$(S)/prepare.sh --allow-unexported
 	@$(S)/check-targets.sh
+
+# libFuzzer on the incoming migration loader (clang 19, ASan, UBSan), the
+# branch against upstream's loader, FUZZ_S seconds each; the table in
+# tests/results/fuzz.md (scripts/fuzz.sh says which sources it builds).
+fuzz: vanilla
+	@FUZZ_S=$(or $(FUZZ_S),60) $(S)/fuzz.sh
 
 check-qtests check-migration check-scripts: build
 	@$(S)/run-checks.sh $(@:check-%=%)

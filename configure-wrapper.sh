@@ -18,7 +18,7 @@ if [ "${1:-}" = --print-firmwarepath ]; then
     exit 0
 fi
 if [ $# != 3 ] && [ $# != 4 ]; then
-    echo "usage: $0 SRCDIR BUILDDIR PKGVERSION [x86|targets]" >&2
+    echo "usage: $0 SRCDIR BUILDDIR PKGVERSION [x86|targets|fuzz]" >&2
     exit 2
 fi
 src=$(cd "$1" && pwd)
@@ -45,6 +45,19 @@ targets)
         --without-default-features
         --enable-fdt=system
         --enable-zstd
+    )
+    ;;
+fuzz)
+    # make fuzz: the libFuzzer build of qemu-fuzz-x86_64 with ASan and
+    # UBSan (scripts/fuzz.sh), Debian's clang 19; minimal.
+    flags=(
+        --target-list=x86_64-softmmu
+        --without-default-features
+        --cc=clang-19
+        --cxx=clang++-19
+        --enable-fuzzing
+        --enable-asan
+        --enable-ubsan
     )
     ;;
 *)
