@@ -24,7 +24,8 @@
  *   its bitmap marks holds the source's page at its own offset, every
  *   page it leaves out is zero on the source.  multifd-dio puts the file
  *   on a filesystem with O_DIRECT (tmpfs may lack it; the root here is
- *   ext4), as upstream's migration-test probes for its dio case.
+ *   ext4), as upstream's migration-test probes for its dio case, and
+ *   writes zero pages as data (zero-page-detection none).
  * - xbzrle/: the source's xbzrle-cache statistics count encoded pages:
  *   the same pages are changed in several passes after the first, so
  *   that they are sent again when the cache holds them.
@@ -495,9 +496,9 @@ static void read_through_destination(QTestState *to, const uint8_t *src,
 
 static void wait_paused(QTestState *qts)
 {
-    wait_for_migration_status(qts, "postcopy-paused",
-                              (const char *[]) { "failed", "completed",
-                                                 "active", NULL });
+    const char *ungoals[] = { "failed", "completed", "active", NULL };
+
+    wait_for_migration_status(qts, "postcopy-paused", ungoals);
 }
 
 static void run_postcopy(QTestState *from, QTestState *to,
@@ -573,7 +574,7 @@ static void run_postcopy(QTestState *from, QTestState *to,
  */
 static bool userfaultfd_usable(void)
 {
-#ifdef __NR_userfaultfd
+#ifdef CONFIG_LINUX
     int fd = syscall(__NR_userfaultfd, O_CLOEXEC);
 
     if (fd >= 0) {
