@@ -17,6 +17,7 @@ help:
 	@echo "make check-full      upstream migration-test --full, 86 cases (BUILD=vanilla|patched)"
 	@echo "make check-compat    cross-binary runs, vanilla<->branch, as a matrix"
 	@echo "make check-guest     the Linux test guest migrated live in every mode"
+	@echo "make check-faults    cuts, kill -9, ENOSPC, flipped bytes in every mode: branch and vanilla"
 	@echo "make check-libvirt   libvirt drives the branch: save/restore, migrate (BUILD=...)"
 	@echo "make check-targets   build the series for x86_64, aarch64, ppc64, s390x softmmu"
 	@echo "make fuzz            libFuzzer on the migration loader, branch vs upstream (FUZZ_S=secs)"
@@ -75,6 +76,15 @@ check-guest: build vanilla
 	@$(S)/build-guest.sh
 	@$(S)/build-bare-guest.sh
 	@$(S)/check-guest.py $(CHECK_GUEST_ARGS)
+
+# Faults in migrations of the live test guest (scripts/check-faults.py),
+# branch and vanilla side by side; the matrix in tests/results/check-faults.txt.
+# Root: the ENOSPC cells mount a small tmpfs in a private mount namespace.
+# CHECK_FAULTS_ARGS: e.g. --build patched --mode precopy --fault kill-dst
+.PHONY: check-faults
+check-faults: build vanilla
+	@$(S)/build-guest.sh
+	@$(S)/check-faults.py $(CHECK_FAULTS_ARGS)
 
 # libvirt 11 (bookworm-backports) drives the binary: virsh save/restore and
 # migrate between two daemons.  BUILD=patched (default) or BUILD=vanilla.
