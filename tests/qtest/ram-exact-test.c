@@ -286,18 +286,16 @@ static void precopy_with_rewrites(QTestState *from, const uint8_t *src,
 }
 
 /*
- * Compare the destination's RAM file @path with the source's RAM @src;
+ * Compare the destination's RAM file @fd with the source's RAM @src;
  * report the first bad pages, return how many there are.  The file is
  * read, not mapped: a read of a hole of tmpfs allocates nothing.
  */
-static size_t count_bad_pages(const uint8_t *src, const char *path)
+static size_t count_bad_pages(const uint8_t *src, int fd)
 {
     const size_t chunk = 1 << 20;
     g_autofree uint8_t *buf = g_malloc(chunk);
-    int fd = open(path, O_RDONLY);
     size_t bad = 0;
 
-    g_assert_cmpint(fd, >=, 0);
     for (size_t off = 0; off < RAM_SIZE; off += chunk) {
         g_assert_cmpint(pread(fd, buf, chunk, off), ==, chunk);
         for (size_t i = 0; i < chunk; i += PAGE_SIZE) {
@@ -317,7 +315,6 @@ static size_t count_bad_pages(const uint8_t *src, const char *path)
             }
         }
     }
-    close(fd);
     if (bad) {
         g_test_message("%zu of %zu pages differ", bad, NPAGES);
     }
@@ -430,13 +427,17 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
     g_assert(capability_on(to, "mapped-ram"));
     check_mapped_ram_file(file, src);
 
-    /* The restore reads the file once the save is complete */
+    /*
+     * The restore reads the file once the save is complete.  It has
+     * opened the file, on every channel, when migrate-incoming returns:
+     * nothing is left behind if the case fails from here.
+     */
     migrate_incoming_qmp(to, uri, NULL, "{}");
-    wait_for_migration_complete(to);
     unlink(file);
     if (dir) {
         rmdir(dir);
     }
+    wait_for_migration_complete(to);
 }
 
 static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
@@ -604,6 +605,7 @@ static void test_exact(const void *opaque)
     g_autofree char *state = g_strdup_printf("%s/state", shm_dir);
     QTestState *from, *to;
     uint8_t *src;
+    int dst_fd;
 
     if (c->path == PATH_POSTCOPY && !userfaultfd_usable()) {
         return;
@@ -611,6 +613,11 @@ static void test_exact(const void *opaque)
     from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false);
     to = start_qemu("QTEST_QEMU_BINARY_DST", dst_path, true, c->recover);
     src = map_file(src_path, RAM_SIZE, true);
+    dst_fd = open(dst_path, O_RDONLY);
+    g_assert_cmpint(dst_fd, >=, 0);
+    /* Open in QEMU and here: nothing is left on tmpfs if the case fails */
+    unlink(src_path);
+    unlink(dst_path);
     fill_pattern(src);
 
     switch (c->path) {
@@ -626,13 +633,12 @@ static void test_exact(const void *opaque)
     }
 
     if (!g_test_failed()) {
-        g_assert_cmpuint(count_bad_pages(src, dst_path), ==, 0);
+        g_assert_cmpuint(count_bad_pages(src, dst_fd), ==, 0);
     }
+    close(dst_fd);
     munmap(src, RAM_SIZE);
     qtest_quit(from);
     qtest_quit(to);
-    unlink(src_path);
-    unlink(dst_path);
     unlink(sock);
     unlink(sock2);
     unlink(state);
