@@ -250,7 +250,9 @@ run_compat() {
     unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
     {
         printf '%-60s %-16s %-16s\n' case vanilla-\>patched patched-\>vanilla
-        for c in $(grep -o 'compat-v2p:[^ ]*' "$summary" | sed 's/compat-v2p://'); do
+        # The case names of the result lines (not the log names in them)
+        for c in $(sed -nE 's/^(not )?ok [0-9]+ compat-v2p:([^ ]*).*/\2/p' \
+                "$summary"); do
             line=$(printf '%-60s' "$c")
             for dir in v2p p2v; do
                 if grep -q "^ok [0-9]* compat-$dir:$c # SKIP" "$summary"; then
