@@ -907,7 +907,7 @@ def mark(build, exp, got):
     return f'{got} FAIL'
 
 
-def report(cells, builds, head, elapsed, done):
+def report(cells, builds, head, elapsed, done, per_build=None):
     """The matrix and the details, as text."""
     out = list(head)
     w = max(len(f'{m} {f}') for m in MODES for f in FAULTS) + 2
@@ -948,7 +948,9 @@ def report(cells, builds, head, elapsed, done):
                 out += [f'    {d}' for d in c.details]
     out.append('')
     out.append(f"# {'finished' if done else 'INCOMPLETE'}; run time "
-               f'{elapsed / 60:.1f} min')
+               f'{elapsed / 60:.1f} min'
+               + ''.join(f', {b} {t / 60:.1f} min'
+                         for b, t in (per_build or {}).items()))
     return '\n'.join(out) + '\n'
 
 
@@ -1011,8 +1013,10 @@ def main():
     cells = {}
     t0 = time.monotonic()
     fails = 0
+    per_build = {}
     try:
         for b in builds:
+            tb = time.monotonic()
             run = BuildRun(b, accel, small, opts)
             try:
                 for m in modes:
@@ -1036,6 +1040,7 @@ def main():
             finally:
                 run.drop_source()
                 shutil.rmtree(run.tmp, ignore_errors=True)
+                per_build[b] = time.monotonic() - tb
     finally:
         subprocess.run(['umount', small], check=False)
         os.rmdir(small)
@@ -1044,7 +1049,8 @@ def main():
             head.append(f'# WARNING: {miglib.BUILDS[b]} changed during the '
                         'run (rebuilt by someone else): cells may have run '
                         'different binaries')
-    text = report(cells, builds, head, time.monotonic() - t0, True)
+    text = report(cells, builds, head, time.monotonic() - t0, True,
+                  per_build)
     with open(opts.out, 'w', encoding='utf-8') as fh:
         fh.write(text)
     if os.path.exists(opts.out + '.partial'):
