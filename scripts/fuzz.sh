@@ -33,6 +33,7 @@
 # Variables: FUZZ_S (seconds per build, default 60), FUZZ_TIMEOUT (libFuzzer
 # -timeout, a hang, default 10 s), FUZZ_BUILDS ("patched vanilla"),
 # FUZZ_SRC_PATCHED, FUZZ_SRC_VANILLA, FUZZ_NO_BUILD=1 (use what is built),
+# FUZZ_REPORT_ONLY=1 (no run: backtraces and the table from the last runs),
 # JOBS (ninja, default 2).
 set -euo pipefail
 # shellcheck source=scripts/series-lib.sh
@@ -115,6 +116,21 @@ build_one() {
         echo "fuzz: ninja failed; see ${bdir#"$top"/}/ninja.log" >&2
         exit 1
     fi
+    link_firmware "$bdir"
+}
+
+# As scripts/build.sh does: a binary in the build tree looks for its
+# firmware in BUILD/qemu-bundle.
+link_firmware() {
+    local d link
+    IFS=: read -r -a fwdirs <<<"$("$top/configure-wrapper.sh" --print-firmwarepath)"
+    for d in "${fwdirs[@]}"; do
+        link=$1/qemu-bundle$d
+        if [ ! -e "$link" ]; then
+            mkdir -p "$(dirname "$link")"
+            ln -sfn "$d" "$link"
+        fi
+    done
 }
 
 # The seeds: vanilla saves the harness's machine, with a few pages of data.
@@ -201,8 +217,9 @@ EOF
 run_one() {
     local b=$1 bdir=$fz/$1
     local maxlen
-    rm -rf "$bdir/corpus" "$bdir/artifacts" "$bdir/fuzz.log" "$bdir/run"
-    mkdir -p "$bdir/corpus" "$bdir/artifacts" "$bdir/run"
+    link_firmware "$bdir"
+    rm -rf "$bdir/corpus" "$bdir/artifacts" "$bdir/fuzz.log" "$bdir/run" "$bdir/reports"
+    mkdir -p "$bdir/corpus" "$bdir/artifacts" "$bdir/run" "$bdir/reports"
     echo "$FUZZ_S" > "$bdir/run/fuzz_s"
     date -u '+%Y-%m-%d %H:%M' > "$bdir/run/started"
     echo "$FUZZ_BUILDS" > "$bdir/run/beside"
@@ -211,8 +228,8 @@ run_one() {
     mkdir -p "$bdir/tmp"
     (cd "$bdir" &&
      TMPDIR=$bdir/tmp \
-     ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:handle_abort=1:symbolize=1 \
-     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     ASAN_OPTIONS=detect_leaks=0:symbolize=1:log_path=$bdir/reports/asan \
+     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$bdir/reports/ubsan \
      nice -n 10 ./qemu-fuzz-x86_64 --fuzz-target=$target \
         -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
         -max_total_time="$FUZZ_S" -timeout="$FUZZ_TIMEOUT" \
@@ -228,6 +245,7 @@ classify() {
              "$bdir"/artifacts/oom-*; do
         [ -f "$a" ] || continue
         case $a in *.txt) continue ;; esac
+        [ -f "$a.txt" ] && continue
         (cd "$bdir" &&
          ASAN_OPTIONS=detect_leaks=0:symbolize=1 \
          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -244,12 +262,20 @@ findings() {
 import os, re, sys
 bdir, b = sys.argv[1], sys.argv[2]
 art = os.path.join(bdir, 'artifacts')
-for n in sorted(os.listdir(art)):
-    if n.endswith('.txt'):
-        continue
-    p = os.path.join(art, n)
-    log = open(p + '.txt', errors='replace').read() if os.path.exists(p + '.txt') else ''
-    kind = 'timeout' if n.startswith('timeout') else 'oom' if n.startswith('oom') else 'crash'
+rep = os.path.join(bdir, 'reports')
+items = [(os.path.join(art, n), 'artifacts') for n in sorted(os.listdir(art)) if not n.endswith('.txt')]
+items += [(os.path.join(rep, n), 'reports') for n in sorted(os.listdir(rep))] if os.path.isdir(rep) else []
+rows = {}
+for p, where in items:
+    n = os.path.basename(p)
+    if where == 'reports':
+        log = open(p, errors='replace').read()
+        if not re.search(r'ERROR: |runtime error:', log):
+            continue        # only ASan's start-up warning
+    else:
+        log = open(p + '.txt', errors='replace').read() if os.path.exists(p + '.txt') else ''
+    kind = 'timeout' if n.startswith('timeout') else 'oom' if n.startswith('oom') else \
+        'sanitizer report (kept while fuzzing)' if where == 'reports' else 'crash'
     m = re.search(r'ERROR: AddressSanitizer: ([\w-]+)', log)
     if m:
         kind = 'ASan ' + m.group(1)
@@ -264,11 +290,18 @@ for n in sorted(os.listdir(art)):
         fn, loc = m.groups()
         if re.search(r'/(migration|hw|target|system|util|io|accel|qom|block)/', loc) \
            and '/tests/qtest/fuzz/' not in loc:
-            frame = f'{fn} {re.sub(r".*?/(migration|hw|target|system|util|io|accel|qom|block)/", r"\1/", loc)}'
+            short = re.sub(r'.*?/(migration|hw|target|system|util|io|accel|qom|block)/', r'\1/', loc, count=1)
+            frame = f'{fn} {short}'
             break
     if not frame and 'libFuzzer: timeout' in log:
         frame = '(re-run: timeout, see .txt)'
-    if '/migration/' in frame or frame.startswith('migration/') or ' migration/' in frame:
+    m = re.search(r'ERROR: AddressSanitizer:.*\bT(\d+)\)', log)
+    if m and m.group(1) != '0':
+        kind += f' in thread T{m.group(1)}'
+    reproduced = where == 'reports' or re.search(r'ERROR: |runtime error:|libFuzzer: timeout|Assertion', log)
+    if not reproduced and log.strip():
+        cls = 'not reproduced alone (see the report in build/fuzz/%s/reports)' % b
+    elif '/migration/' in frame or frame.startswith('migration/') or ' migration/' in frame:
         cls = 'loader (migration/)'
     elif re.search(r' (hw|target)/', frame):
         cls = 'device (post_load/vmstate of a device)'
@@ -278,7 +311,13 @@ for n in sorted(os.listdir(art)):
         cls = 'hang, see backtrace'
     else:
         cls = 'other'
-    print(f'| {b} | `build/fuzz/{b}/artifacts/{n}` | {os.path.getsize(p)} | {kind} | `{frame}` | {cls} |')
+    key = (where, kind, frame, cls)
+    if key not in rows:
+        rows[key] = [n, os.path.getsize(p) if where == 'artifacts' else '-', 0]
+    rows[key][2] += 1
+# One row per distinct (kind, frame, class): how many, and one of them
+for (where, kind, frame, cls), (n, size, count) in rows.items():
+    print(f'| {b} | {count} | `build/fuzz/{b}/{where}/{n}` | {size} | {kind} | `{frame}` | {cls} |')
 EOF
 }
 
@@ -297,8 +336,15 @@ if rows:
     n, cov, ft, corp, eps, oom, to, cr, t = rows[-1]
 else:
     n = cov = ft = corp = eps = oom = to = cr = t = '?'
-asan = len(re.findall(r'ERROR: AddressSanitizer', log))
-ubsan = len(re.findall(r'runtime error:', log))
+# Sanitizer reports: each forked job's own (log_path), else its ERROR lines
+reps = []
+rdir = os.path.join(bdir, 'reports')
+for rn in (os.listdir(rdir) if os.path.isdir(rdir) else []):
+    reps.append(open(os.path.join(rdir, rn), errors='replace').read())
+asan = sum(1 for r in reps if 'ERROR: AddressSanitizer' in r) or \
+    len(re.findall(r'ERROR: AddressSanitizer', log))
+ubsan = sum(1 for r in reps if 'runtime error:' in r) or \
+    len(re.findall(r'runtime error:', log))
 art = os.listdir(os.path.join(bdir, 'artifacts'))
 ncr = len([a for a in art if a.startswith('crash-') and not a.endswith('.txt')])
 nto = len([a for a in art if a.startswith('timeout-') and not a.endswith('.txt')])
@@ -337,6 +383,12 @@ ran=()
 for b in patched vanilla; do
     [ -f "$fz/$b/run/fuzz_s" ] && [ -f "$fz/$b/fuzz.log" ] && ran+=("$b")
 done
+# FUZZ_REPORT_ONLY=1: only the table (and backtraces not taken yet)
+if [ -n "${FUZZ_REPORT_ONLY:-}" ]; then
+    for b in "${ran[@]}"; do
+        classify "$b"
+    done
+fi
 mkdir -p "$(dirname "$results")"
 {
     echo "# Loader fuzzing: the branch against upstream's loader"
@@ -365,16 +417,19 @@ mkdir -p "$(dirname "$results")"
     echo "cov/ft: libFuzzer's last \`cov:\`/\`ft:\` line (edges and features in the"
     echo "instrumented code: hw/, net/, migration/ and the harness).  Crashes and"
     echo "timeouts as libFuzzer counted them; \"kept\": distinct inputs in"
-    echo "build/fuzz/<build>/artifacts/.  Sanitizer reports: in the run's log."
+    echo "build/fuzz/<build>/artifacts/.  ASan/UBSan reports: those the forked jobs wrote"
+    echo "(build/fuzz/<build>/reports/), one per crashing job."
     echo
     echo "## Findings"
     echo
-    echo "Each kept input re-run alone (backtrace next to it, \`.txt\`); class by the"
-    echo "innermost QEMU frame: loader (migration/: RAM loader, qemu-file, savevm,"
-    echo "vmstate) or device (hw/, target/: a device's post_load or vmstate)."
+    echo "Each kept input is re-run alone (backtrace next to it, \`.txt\`), and every"
+    echo "sanitizer report a forked job wrote while fuzzing is kept (build/fuzz/<build>/reports,"
+    echo "with its stack); the class is by the innermost QEMU frame: loader (migration/:"
+    echo "RAM loader, qemu-file, savevm, vmstate) or device (hw/, target/).  An input that"
+    echo "does not crash alone needed the state an earlier input of its job left."
     echo
-    echo "| build | input | bytes | kind | innermost QEMU frame | class |"
-    echo "|---|---|---|---|---|---|"
+    echo "| build | count | input or report (one of them) | bytes | kind | innermost QEMU frame | class |"
+    echo "|---|---|---|---|---|---|---|"
     for b in "${ran[@]}"; do
         findings "$b"
     done
