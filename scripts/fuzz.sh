@@ -301,8 +301,12 @@ for p, where in items:
     reproduced = where == 'reports' or re.search(r'ERROR: |runtime error:|libFuzzer: timeout|Assertion', log)
     if not reproduced and log.strip():
         cls = 'not reproduced alone (see the report in build/fuzz/%s/reports)' % b
-    elif '/migration/' in frame or frame.startswith('migration/') or ' migration/' in frame:
-        cls = 'loader (migration/)'
+    elif ' migration/ram' in frame:
+        cls = 'loader: RAM loader'
+    elif ' migration/qemu-file' in frame:
+        cls = 'loader: qemu-file'
+    elif ' migration/' in frame:
+        cls = 'loader: savevm/vmstate (%s)' % frame.split(' ')[1].split(':')[0]
     elif re.search(r' (hw|target)/', frame):
         cls = 'device (post_load/vmstate of a device)'
     elif not log.strip():
@@ -334,6 +338,7 @@ rows = re.findall(r'#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s: (\d+) '
                   r'oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s', log)
 if rows:
     n, cov, ft, corp, eps, oom, to, cr, t = rows[-1]
+    eps = int(n) // max(int(t), 1)      # the last line's exec/s is the wrap-up's
 else:
     n = cov = ft = corp = eps = oom = to = cr = t = '?'
 # Sanitizer reports: each forked job's own (log_path), else its ERROR lines
