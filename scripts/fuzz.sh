@@ -3,7 +3,8 @@
 # against upstream's loader, and a table of what each run found.
 #
 # The harness is tests/qtest/fuzz/migration_fuzz.c (fuzz target
-# "migration-load"), one QEMU commit kept here as tests/fuzz/0001-harness.patch.
+# "migration-load"), a patch of the series ("tests/qtest/fuzz: a target
+# that loads migration streams").
 # Each input is one byte of options (bit 0: mapped-ram) and a migration
 # stream, loaded in-process with qemu_loadvm_state() through a
 # QIOChannelFile, as migrate-incoming "file:" does; the devices, the RAM and
@@ -11,13 +12,17 @@
 #
 # Builds (configure-wrapper.sh profile "fuzz": clang 19, ASan, UBSan,
 # libFuzzer, minimal x86_64-softmmu; migration/ instrumented):
-#   build/fuzz/patched  from FUZZ_SRC_PATCHED: qemu/ once the series holds
-#                       the harness, else build/fuzz-src (the worktree the
-#                       harness was written in; made from qemu/ HEAD plus
-#                       tests/fuzz/0001-harness.patch when missing)
+#   build/fuzz/patched  from FUZZ_SRC_PATCHED, default build/fuzz-src: a
+#                       git worktree of qemu/ checked out at its HEAD (a
+#                       checkout touches only the files that changed, so
+#                       the build after a change of the series is
+#                       incremental)
 #   build/fuzz/vanilla  from FUZZ_SRC_VANILLA, default build/fuzz-upstream-src:
-#                       upstream-10.2.2, the series' Vanilla-Twin build fixes
-#                       (0001) and the harness patch (made when missing)
+#                       a worktree at upstream-10.2.2 with the series'
+#                       Vanilla-Twin build fixes (0001) and the harness
+#                       patch: the harness alone on upstream's loader
+# Before fuzzing, each build replays tests/fuzz-regressions/ (see its
+# README): the patched build must get through every one of them.
 # Seeds (build/fuzz/seeds/): streams saved by build/vanilla's
 # qemu-system-x86_64 from the harness's machine: a precopy stream and a
 # mapped-ram file, each behind its option byte.
@@ -43,21 +48,26 @@ FUZZ_S=${FUZZ_S:-60}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_BUILDS=${FUZZ_BUILDS:-patched vanilla}
 jobs=${JOBS:-2}
-harness_patch=$top/tests/fuzz/0001-harness.patch
 fz=$top/build/fuzz
 results=$top/tests/results/fuzz.md
+regressions=$top/tests/fuzz-regressions
 target=migration-load
 ident=(-c "user.name=Seed d72217c1 maintainers"
        -c "user.email=maintainers@users.noreply.h-seed-d72217c1.example")
-
-if [ -z "${FUZZ_SRC_PATCHED:-}" ]; then
-    if [ -f "$QEMU_DIR/tests/qtest/fuzz/migration_fuzz.c" ]; then
-        FUZZ_SRC_PATCHED=$QEMU_DIR
-    else
-        FUZZ_SRC_PATCHED=$top/build/fuzz-src
-    fi
-fi
+FUZZ_SRC_PATCHED=${FUZZ_SRC_PATCHED:-$top/build/fuzz-src}
 FUZZ_SRC_VANILLA=${FUZZ_SRC_VANILLA:-$top/build/fuzz-upstream-src}
+
+# The series' patch that adds the harness
+harness_patch() {
+    local p
+    p=$(grep -l '^+++ b/tests/qtest/fuzz/migration_fuzz.c$' "$PATCH_DIR"/*.patch |
+        head -1)
+    if [ -z "$p" ]; then
+        echo "fuzz: no patch of the series adds tests/qtest/fuzz/migration_fuzz.c" >&2
+        exit 1
+    fi
+    echo "$p"
+}
 
 need_clang() {
     if command -v clang-19 >/dev/null &&
@@ -72,36 +82,76 @@ need_clang() {
     fi
 }
 
-# A source tree made from a commit of qemu/ with patches applied, for a
-# machine that does not have the worktrees.
-make_tree() {
-    local dir=$1 rev=$2
+# A worktree of qemu/ at commit REV, with PATCHES applied on top
+worktree_at() {
+    local dir=$1 rev=$2 want
     shift 2
-    echo "fuzz: making ${dir#"$top"/} from $rev + $*"
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    qgit archive "$rev" | tar -x -C "$dir"
-    git -C "$dir" init -q
-    git -C "$dir" add -A >/dev/null
-    git -C "$dir" "${ident[@]}" commit -q -m "$rev"
+    if [ ! -e "$dir/.git" ]; then
+        echo "fuzz: making ${dir#"$top"/} at $rev"
+        rm -rf "$dir"
+        qgit worktree prune
+        qgit worktree add -q --detach "$dir" "$rev"
+    fi
+    # The tree it should hold: REV, plus PATCHES, applied once
+    want=$(qgit rev-parse "$rev^{commit}")
+    if [ "$(cat "$dir/.fuzz-base" 2>/dev/null)" = "$want $*" ] &&
+       git -C "$dir" diff --quiet HEAD; then
+        return
+    fi
+    echo "fuzz: ${dir#"$top"/} at $rev${*:+ + $*}"
+    git -C "$dir" checkout -q --detach "$want"
     for p in "$@"; do
         git -C "$dir" "${ident[@]}" am -q "$p"
     done
+    echo "$want $*" > "$dir/.fuzz-base"
 }
 
 prepare_sources() {
-    if [ ! -f "$FUZZ_SRC_PATCHED/tests/qtest/fuzz/migration_fuzz.c" ]; then
-        make_tree "$FUZZ_SRC_PATCHED" HEAD "$harness_patch"
+    local twin=() p harness
+    harness=$(harness_patch)
+    if [ "$FUZZ_SRC_PATCHED" = "$top/build/fuzz-src" ]; then
+        worktree_at "$FUZZ_SRC_PATCHED" HEAD
     fi
-    if [ ! -f "$FUZZ_SRC_VANILLA/tests/qtest/fuzz/migration_fuzz.c" ]; then
-        local twin=()
+    if [ ! -f "$FUZZ_SRC_PATCHED/tests/qtest/fuzz/migration_fuzz.c" ]; then
+        echo "fuzz: $FUZZ_SRC_PATCHED has no harness" >&2
+        exit 1
+    fi
+    if [ "$FUZZ_SRC_VANILLA" = "$top/build/fuzz-upstream-src" ]; then
         while read -r p; do
             case "$p" in ''|'#'*) continue ;; esac
             if grep -q '^Vanilla-Twin: apply$' "$PATCH_DIR/$p"; then
                 twin+=("$PATCH_DIR/$p")
             fi
         done < "$PATCH_DIR/series"
-        make_tree "$FUZZ_SRC_VANILLA" "$UPSTREAM_TAG" "${twin[@]}" "$harness_patch"
+        worktree_at "$FUZZ_SRC_VANILLA" "$UPSTREAM_TAG" "${twin[@]}" "$harness"
+    fi
+}
+
+# The inputs of tests/fuzz-regressions/ on build B, each group in one
+# process (an input may need the state the one before it left); the
+# patched build must finish every group cleanly.
+replay_regressions() {
+    local b=$1 bdir=$fz/$1 group files rc bad=0
+    local out=$bdir/run/regressions.txt
+    : > "$out"
+    for group in $(find "$regressions" -maxdepth 1 -type f ! -name '*.md' \
+                       -printf '%f\n' | sed -E 's/-[0-9]+-[^-]*$//' | sort -u); do
+        mapfile -t files < <(find "$regressions" -maxdepth 1 -type f \
+                                 \( -name "$group" -o -name "$group-[0-9]*" \) | sort)
+        rc=0
+        (cd "$bdir" &&
+         ASAN_OPTIONS=detect_leaks=0:symbolize=1 \
+         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+         timeout 300 ./qemu-fuzz-x86_64 --fuzz-target=$target \
+            -timeout="$FUZZ_TIMEOUT" "${files[@]}" \
+            > "$bdir/run/regression-$group.log" 2>&1) || rc=$?
+        echo "$group (${#files[@]} inputs): exit $rc" >> "$out"
+        [ $rc = 0 ] || bad=1
+    done
+    sed "s/^/fuzz: $b: regression /" "$out"
+    if [ "$b" = patched ] && [ $bad != 0 ]; then
+        echo "fuzz: the patched build fails a regression input (build/fuzz/patched/run/)" >&2
+        exit 1
     fi
 }
 
@@ -218,7 +268,7 @@ run_one() {
     local b=$1 bdir=$fz/$1
     local maxlen
     link_firmware "$bdir"
-    rm -rf "$bdir/corpus" "$bdir/artifacts" "$bdir/fuzz.log" "$bdir/run" "$bdir/reports"
+    rm -rf "$bdir/corpus" "$bdir/artifacts" "$bdir/fuzz.log" "$bdir/reports"
     mkdir -p "$bdir/corpus" "$bdir/artifacts" "$bdir/run" "$bdir/reports"
     echo "$FUZZ_S" > "$bdir/run/fuzz_s"
     date -u '+%Y-%m-%d %H:%M' > "$bdir/run/started"
@@ -371,6 +421,12 @@ fi
 make_seeds
 
 if [ -z "${FUZZ_REPORT_ONLY:-}" ]; then
+    for b in $FUZZ_BUILDS; do
+        rm -rf "$fz/$b/run"
+        mkdir -p "$fz/$b/run"
+        link_firmware "$fz/$b"
+        replay_regressions "$b"
+    done
     echo "fuzz: running $FUZZ_BUILDS for $FUZZ_S s each, side by side (logs: build/fuzz/<build>/fuzz.log)"
     pids=()
     for b in $FUZZ_BUILDS; do
@@ -399,7 +455,7 @@ mkdir -p "$(dirname "$results")"
     echo "# Loader fuzzing: the branch against upstream's loader"
     echo
     echo "\`make fuzz FUZZ_S=N\` (scripts/fuzz.sh); table written $(date -u +%Y-%m-%d\ %H:%M) UTC."
-    echo "libFuzzer target \`$target\` (tests/fuzz/0001-harness.patch): each input is an"
+    echo "libFuzzer target \`$target\` ($(basename "$(harness_patch)")): each input is an"
     echo "option byte (bit 0: mapped-ram) and a migration stream, loaded in-process with"
     echo "\`qemu_loadvm_state()\` through a QIOChannelFile, as \`migrate-incoming file:\` does;"
     echo "machine \`pc\`, 2 MiB of RAM in a shared memfd, \`-nodefaults\`.  clang 19, ASan +"

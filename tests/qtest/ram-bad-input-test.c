@@ -33,6 +33,7 @@
 #include "qemu/bswap.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "migration/migration-qmp.h"
 #include "migration/migration-util.h"
 
@@ -652,6 +653,258 @@ static const BadStreamCase stream_cases[] = {
       "Invalid argument (record at stream offset ", AT_BLOCK_LIST },
 };
 
+/*
+ * Inputs that the loader fuzzer (make fuzz, scripts/fuzz.sh) found
+ * crashing a build; the inputs are in tests/fuzz-regressions/.  They sit
+ * in upstream's savevm.c, and a destination reaches them without a
+ * fuzzer.
+ */
+
+#define QEMU_VM_FILE_MAGIC      0x5145564d
+#define QEMU_VM_FILE_VERSION    3
+#define QEMU_VM_CONFIGURATION   0x07
+#define QEMU_VM_SUBSECTION      0x05
+
+/* The stream header and the configuration section's machine name */
+static GByteArray *stream_head(const char *machine)
+{
+    GByteArray *s = g_byte_array_new();
+    uint8_t be[4];
+
+    stl_be_p(be, QEMU_VM_FILE_MAGIC);
+    g_byte_array_append(s, be, 4);
+    stl_be_p(be, QEMU_VM_FILE_VERSION);
+    g_byte_array_append(s, be, 4);
+    g_byte_array_append(s, (uint8_t []) { QEMU_VM_CONFIGURATION }, 1);
+    stl_be_p(be, strlen(machine));
+    g_byte_array_append(s, be, 4);
+    g_byte_array_append(s, (const uint8_t *)machine, strlen(machine));
+    return s;
+}
+
+static void wait_for_job(QTestState *qts, const char *id)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    for (;;) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-jobs' }");
+        QList *jobs = qdict_get_qlist(rsp, "return");
+        const QListEntry *e;
+        bool done = false;
+
+        QLIST_FOREACH_ENTRY(jobs, e) {
+            QDict *job = qobject_to(QDict, qlist_entry_obj(e));
+
+            if (!strcmp(qdict_get_str(job, "id"), id)) {
+                g_assert_false(qdict_haskey(job, "error"));
+                done = !strcmp(qdict_get_str(job, "status"), "concluded");
+            }
+        }
+        qobject_unref(rsp);
+        if (done) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000);
+    }
+    qtest_qmp_assert_success(qts, "{ 'execute': 'job-dismiss', "
+                             "'arguments': { 'id': %s } }", id);
+}
+
+/*
+ * Overwrite the start of snapshot @name's VM state in the qcow2 @image
+ * with @data.  The VM state of a qcow2 snapshot is data in the clusters
+ * that its L1 table maps past the guest disk, from the first L1 entry
+ * beyond it (qcow2_vm_state_offset()).
+ */
+static void qcow2_put_vmstate(const char *image, const char *name,
+                              const GByteArray *data)
+{
+    const uint64_t offset_mask = 0x00fffffffffffe00ULL;
+    g_autofree uint8_t *buf = NULL;
+    uint64_t sn_off, l1_off, l2_off, cluster, disk_size;
+    uint32_t cluster_bits, nb_sn, extra, l1_size;
+    uint16_t id_len, name_len;
+    unsigned l1_index;
+    gsize len;
+    int fd;
+
+    g_assert(g_file_get_contents(image, (char **)&buf, &len, NULL));
+    g_assert_cmpuint(ldl_be_p(buf), ==, 0x514649fb);    /* "QFI\xfb" */
+    cluster_bits = ldl_be_p(buf + 20);
+    disk_size = ldq_be_p(buf + 24);
+    nb_sn = ldl_be_p(buf + 60);
+    sn_off = ldq_be_p(buf + 64);
+    /* Guest bytes that one L2 table maps, as in size_to_l1() */
+    l1_index = DIV_ROUND_UP(disk_size, 1ULL << (2 * cluster_bits - 3));
+
+    for (; nb_sn; nb_sn--) {
+        const uint8_t *sn = buf + sn_off;
+
+        l1_off = ldq_be_p(sn);
+        l1_size = ldl_be_p(sn + 8);
+        id_len = lduw_be_p(sn + 12);
+        name_len = lduw_be_p(sn + 14);
+        extra = ldl_be_p(sn + 36);
+        if (name_len == strlen(name) &&
+            !memcmp(sn + 40 + extra + id_len, name, name_len)) {
+            break;
+        }
+        sn_off = ROUND_UP(sn_off + 40 + extra + id_len + name_len, 8);
+    }
+    g_assert(nb_sn);
+    g_assert_cmpuint(l1_index, <, l1_size);
+    l2_off = ldq_be_p(buf + l1_off + 8 * l1_index) & offset_mask;
+    g_assert(l2_off);
+    cluster = ldq_be_p(buf + l2_off);
+    /* Neither compressed nor a zero cluster: plain data */
+    g_assert_false(cluster & (1ULL << 62));
+    g_assert_false(cluster & 1);
+    cluster &= offset_mask;
+    g_assert(cluster);
+    g_assert_cmpuint(data->len, <=, 1ULL << cluster_bits);
+
+    fd = open(image, O_WRONLY);
+    g_assert(fd >= 0);
+    g_assert_cmpint(pwrite(fd, data->data, data->len, cluster), ==,
+                    data->len);
+    close(fd);
+}
+
+/*
+ * A qcow2 image with two internal snapshots of a paused guest whose RAM
+ * fill_ram() wrote, saved by the source binary: "good", and "bad" whose
+ * VM state then starts with @bad.  The image is made by QEMU itself
+ * (blockdev-create), as the build has no qemu-img.
+ */
+static char *save_snapshot_image(const GByteArray *bad)
+{
+    g_autofree char *args = NULL;
+    char *image = g_strdup_printf("%s/snap.qcow2", tmpdir);
+    QTestState *from;
+    int i;
+
+    g_assert(g_file_set_contents(image, "", 0, NULL));
+    args = g_strdup_printf("-S -blockdev driver=file,filename=%s,"
+                           "node-name=file0", image);
+    from = start_vm("QTEST_QEMU_BINARY_SRC", RAM_MIB, args, NULL);
+    qtest_qmp_assert_success(from, "{ 'execute': 'blockdev-create', "
+                             "'arguments': { 'job-id': 'create', "
+                             "'options': { 'driver': 'qcow2', "
+                             "'file': 'file0', 'size': 1048576 } } }");
+    wait_for_job(from, "create");
+    qtest_qmp_assert_success(from, "{ 'execute': 'blockdev-add', "
+                             "'arguments': { 'driver': 'qcow2', "
+                             "'node-name': 'disk0', 'file': 'file0' } }");
+    fill_ram(from);
+    for (i = 0; i < 2; i++) {
+        g_autofree char *out = qtest_hmp(from, "savevm %s",
+                                         i ? "bad" : "good");
+
+        g_assert_cmpstr(out, ==, "");
+    }
+    qtest_quit(from);
+    qcow2_put_vmstate(image, "bad", bad);
+    return image;
+}
+
+/*
+ * tests/fuzz-regressions/savevm-stale-caps-*: a load that fails inside
+ * the configuration's capabilities subsection must not leave its
+ * capabilities behind for the next load in the same process.  Upstream
+ * left caps_count and a half-filled array in savevm_state; the next load
+ * validated them, and set_bit() wrote wherever a garbage capability number
+ * pointed (SEGV under ASan; vanilla 10.2.2 dies here).  The first load is
+ * loadvm of a snapshot whose VM state's capabilities subsection counts 16
+ * capabilities and names an unknown one; the second, in the same process,
+ * is loadvm of a good snapshot, which must restore the guest's RAM
+ * exactly.  (Not migrate-incoming for the first: after a failed incoming
+ * migration, upstream's loadvm refuses to load anything, as the
+ * migration's error stays set.)
+ */
+static void test_fuzz_stale_capabilities(void)
+{
+    g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    g_autofree char *image = NULL;
+    g_autofree char *args = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(GByteArray) s = stream_head("pc-i440fx-10.2");
+    const char *sub = "configuration/capabilities";
+    uint8_t be[4];
+    QTestState *to;
+
+    g_byte_array_append(s, (uint8_t []) { QEMU_VM_SUBSECTION, strlen(sub) },
+                        2);
+    g_byte_array_append(s, (const uint8_t *)sub, strlen(sub));
+    stl_be_p(be, 1);                        /* subsection version */
+    g_byte_array_append(s, be, 4);
+    stl_be_p(be, 16);                       /* caps_count */
+    g_byte_array_append(s, be, 4);
+    g_byte_array_append(s, (const uint8_t *)"\x03xyz", 4);
+    image = save_snapshot_image(s);
+
+    args = g_strdup_printf("-S -drive if=none,id=disk0,format=qcow2,file=%s",
+                           image);
+    to = start_vm("QTEST_QEMU_BINARY_DST", RAM_MIB, args, log);
+    out = qtest_hmp(to, "loadvm bad");
+    g_test_message("loadvm bad: '%s'", out);
+    g_assert(strstr(out, "Error"));
+    /* error_report() within a monitor command goes to that monitor */
+    g_assert(g_file_get_contents(log, &err, NULL, NULL));
+    g_assert(strstr(out, "Received unknown capability xyz") ||
+             strstr(err, "Received unknown capability xyz"));
+
+    if (is_branch(to)) {
+        /* Upstream 10.2.2 has the bug; the branch fixes it (0042). */
+        g_free(out);
+        out = qtest_hmp(to, "loadvm good");
+        g_test_message("loadvm good: '%s'", out);
+        g_assert_cmpstr(out, ==, "");
+        g_assert(ram_intact(to));
+    } else {
+        g_test_message("the destination is not the branch: upstream's "
+                       "second load would validate stale capabilities");
+    }
+    qtest_quit(to);
+    unlink(log);
+    unlink(image);
+}
+
+/*
+ * tests/fuzz-regressions/savevm-empty-machine-name: a configuration
+ * section whose machine name is empty.  Upstream accepts any name of
+ * length 0 (strncmp() over 0 bytes) and passed the NULL name it left to
+ * strncmp(), undefined behaviour that only a UBSan build sees (make fuzz
+ * replays the input there).  The branch keeps upstream's answer: the
+ * name check passes, and a stream that ends right after the section
+ * loads nothing else.
+ */
+static void test_fuzz_empty_machine_name(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/empty-name", tmpdir);
+    g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *err = NULL;
+    g_autoptr(GByteArray) s = stream_head("");
+    QTestState *to;
+
+    /* No subsection, then QEMU_VM_EOF */
+    g_byte_array_append(s, (uint8_t []) { 0, QEMU_VM_EOF }, 2);
+    g_assert(g_file_set_contents(path, (char *)s->data, s->len, NULL));
+
+    to = start_vm("QTEST_QEMU_BINARY_DST", RAM_MIB, "-S -incoming defer",
+                  log);
+    migrate_incoming_qmp(to, uri, NULL, "{ 'exit-on-error': false }");
+    wait_for_migration_complete(to);
+    qtest_quit(to);
+    g_assert(g_file_get_contents(log, &err, NULL, NULL));
+    g_test_message("stderr: %s", err);
+    g_assert_null(strstr(err, "Machine type received"));
+    unlink(path);
+    unlink(log);
+}
+
 int main(int argc, char **argv)
 {
     const char *arch = qtest_get_arch();
@@ -678,6 +931,10 @@ int main(int argc, char **argv)
                    test_destination_lost);
     qtest_add_func("/migration/ram-bad-input/dropped/source",
                    test_source_lost);
+    qtest_add_func("/migration/ram-bad-input/fuzz/stale-capabilities",
+                   test_fuzz_stale_capabilities);
+    qtest_add_func("/migration/ram-bad-input/fuzz/empty-machine-name",
+                   test_fuzz_empty_machine_name);
 
     ret = g_test_run();
 
