@@ -6,6 +6,9 @@ upstream's migration-test, and linked with the same objects minus
 migration-test's main(), so it can use libqtest and the migration test
 helpers in tests/qtest/migration/.  Outputs go to BUILD/tests/branch/.
 
+Shared libraries that tests preload into a QEMU (SOURCE_DIR/preload/*.c)
+are built there too, as NAME.so, with the host compiler alone.
+
 Usage: build-qtests.py BUILD_DIR SOURCE_DIR
 """
 
@@ -81,6 +84,19 @@ def depfile_inputs(depfile):
     return text.split(':', 1)[1].split() if ':' in text else []
 
 
+def build_preloads(srcdir, outdir):
+    pdir = os.path.join(srcdir, 'preload')
+    if not os.path.isdir(pdir):
+        return
+    for src in sorted(f for f in os.listdir(pdir) if f.endswith('.c')):
+        lib = os.path.join(outdir, src[:-2] + '.so')
+        src = os.path.join(pdir, src)
+        if stale(lib, [src]):
+            print(f'build-qtests: CC {os.path.basename(lib)}')
+            subprocess.run(['cc', '-O2', '-Wall', '-Werror', '-fPIC',
+                            '-shared', '-o', lib, src, '-ldl'], check=True)
+
+
 def main():
     build = os.path.abspath(sys.argv[1])
     srcdir = os.path.abspath(sys.argv[2])
@@ -92,6 +108,7 @@ def main():
     ctmpl = compile_template(build)
     ltmpl = link_template(build)
     ref_exe = os.path.join(build, REF_TARGET)
+    build_preloads(srcdir, outdir)
     for src in sources:
         name = src[:-2]
         src = os.path.join(srcdir, src)

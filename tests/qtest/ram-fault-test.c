@@ -18,6 +18,14 @@
  * The test mounts the small tmpfs in a mount namespace of its own, which
  * the QEMUs it starts share: that takes root.
  *
+ * fill/read-error: the branch's fault thread for multifd into shared
+ * RAM (migration/ram/fill.c) gets EIO from read() on its userfaultfd,
+ * from a shim preloaded into the destination (preload/uffd-read-eio.c),
+ * as soon as the test touches a page the load has not placed yet.  The
+ * thread must unregister the RAM, so that nothing waits for it, and the
+ * migration must fail with the reason in error-desc.  Upstream has no
+ * such thread: its destination completes.
+ *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -40,11 +48,15 @@
 typedef struct {
     const char *name;
     bool multifd;
+    bool small;                 /* the destination's RAM on the small tmpfs */
+    const char *preload;        /* a shim of preload/ for the destination */
     const char *reason;         /* the branch: in error-desc */
+    bool names_block;           /* the branch: error-desc names ram0 */
 } FaultCase;
 
 static char *tmpdir;            /* the source's RAM, on /dev/shm */
 static char *small_dir;         /* the destination's, on a small tmpfs */
+static char *test_dir;          /* where this test and its shims are */
 static const char *no_mount;    /* why small_dir could not be mounted */
 
 static QTestState *start_vm(const char *binary_var, const char *ram_path,
@@ -58,6 +70,28 @@ static QTestState *start_vm(const char *binary_var, const char *ram_path,
         incoming ? "-incoming defer" : "");
 
     return qtest_init_ext(binary_var, args, NULL, true);
+}
+
+/*
+ * The destination's binary, run with @preload (a shim built next to this
+ * test) in LD_PRELOAD: libqtest runs "exec BINARY ARGS" in a shell.
+ */
+static const char *dst_binary_var(const char *preload)
+{
+    const char *bin = g_getenv("QTEST_QEMU_BINARY_DST") ?:
+                      g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *lib = NULL;
+    g_autofree char *cmd = NULL;
+
+    if (!preload) {
+        return "QTEST_QEMU_BINARY_DST";
+    }
+    g_assert(bin);
+    lib = g_strdup_printf("%s/%s.so", test_dir, preload);
+    g_assert(g_file_test(lib, G_FILE_TEST_EXISTS));
+    cmd = g_strdup_printf("env LD_PRELOAD=%s %s", lib, bin);
+    g_setenv("QTEST_QEMU_BINARY_DST_PRELOAD", cmd, true);
+    return "QTEST_QEMU_BINARY_DST_PRELOAD";
 }
 
 static bool is_branch(QTestState *qts)
@@ -107,11 +141,55 @@ static char *dst_status(QTestState *to, char **error_desc)
     return status;
 }
 
+/*
+ * Read pages near the end of the destination's RAM, which the source
+ * sends last, until the incoming migration is over: the first read of a
+ * page not placed yet faults, and the fault thread serves it (or fails).
+ */
+static void touch_while_loading(QTestState *to)
+{
+    g_autofree char *status = NULL;
+    g_autofree char *error_desc = NULL;
+    uint64_t addr = RAM_SIZE - 64 * PAGE_SIZE;
+
+    for (int i = 0; i < 3000; i++) {
+        g_free(status);
+        g_free(error_desc);
+        status = dst_status(to, &error_desc);
+        if (!strcmp(status, "failed") || !strcmp(status, "completed")) {
+            return;
+        }
+        if (!strcmp(status, "active")) {
+            qtest_readb(to, addr);
+            addr += PAGE_SIZE;
+            if (addr == RAM_SIZE) {
+                addr = RAM_SIZE - 64 * PAGE_SIZE;
+            }
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/* The destination's RAM is the source's, byte for byte */
+static void check_dst_ram(const char *dst_path)
+{
+    g_autofree uint8_t *expect = g_malloc(PAGE_SIZE);
+    uint8_t *dst = map_ram(dst_path);
+
+    for (size_t page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
+        fill_page(expect, page);
+        g_assert(!memcmp(dst + page * PAGE_SIZE, expect, PAGE_SIZE));
+    }
+    munmap(dst, RAM_SIZE);
+}
+
 static void test_fault(const void *opaque)
 {
     const FaultCase *c = opaque;
     g_autofree char *src_path = g_strdup_printf("%s/src-ram", tmpdir);
-    g_autofree char *dst_path = g_strdup_printf("%s/dst-ram", small_dir);
+    g_autofree char *dst_path = g_strdup_printf("%s/dst-ram",
+                                                c->small ? small_dir : tmpdir);
     g_autofree char *uri = g_strdup_printf("unix:%s/migsocket", tmpdir);
     g_autofree char *status = NULL;
     g_autofree char *error_desc = NULL;
@@ -123,12 +201,12 @@ static void test_fault(const void *opaque)
     g_autofree uint8_t *expect = g_malloc(PAGE_SIZE);
     size_t page;
 
-    if (no_mount) {
+    if (c->small && no_mount) {
         g_test_skip(no_mount);
         return;
     }
     from = start_vm("QTEST_QEMU_BINARY_SRC", src_path, false);
-    to = start_vm("QTEST_QEMU_BINARY_DST", dst_path, true);
+    to = start_vm(dst_binary_var(c->preload), dst_path, true);
     branch = is_branch(to);
     src = map_ram(src_path);
     for (page = 0; page < RAM_SIZE / PAGE_SIZE; page++) {
@@ -140,8 +218,15 @@ static void test_fault(const void *opaque)
         migrate_set_parameter_int(from, "multifd-channels", 2);
         migrate_set_parameter_int(to, "multifd-channels", 2);
     }
+    if (c->preload) {
+        /* 64 MiB in about 4 s: time to touch pages before they arrive */
+        migrate_set_parameter_int(from, "max-bandwidth", 16 << 20);
+    }
     migrate_incoming_qmp(to, uri, NULL, "{ 'exit-on-error': false }");
     migrate_qmp(from, to, uri, NULL, "{}");
+    if (c->preload) {
+        touch_while_loading(to);
+    }
 
     /*
      * The source fails once the destination failed or died: asking the
@@ -151,10 +236,23 @@ static void test_fault(const void *opaque)
     for (int i = 0; i < 600; i++) {
         g_free(src_status);
         src_status = migrate_query_status(from);
-        if (!strcmp(src_status, "failed")) {
+        if (!strcmp(src_status, "failed") ||
+            !strcmp(src_status, "completed")) {
             break;
         }
         g_usleep(100 * 1000);
+    }
+    if (c->preload && !branch) {
+        /* Upstream has no fault thread to break: the migration succeeds. */
+        g_assert_cmpstr(src_status, ==, "completed");
+        wait_for_migration_complete(to);
+        check_dst_ram(dst_path);
+        munmap(src, RAM_SIZE);
+        qtest_quit(from);
+        qtest_quit(to);
+        unlink(src_path);
+        unlink(dst_path);
+        return;
     }
     g_assert_cmpstr(src_status, ==, "failed");
 
@@ -179,7 +277,9 @@ static void test_fault(const void *opaque)
         g_assert_false(died);
         g_assert_cmpstr(status, ==, "failed");
         g_assert_nonnull(strstr(error_desc, c->reason));
-        g_assert_nonnull(strstr(error_desc, "RAMBlock 'ram0'"));
+        if (c->names_block) {
+            g_assert_nonnull(strstr(error_desc, "RAMBlock 'ram0'"));
+        }
         /* Still answers, and can run what it has if asked. */
         qtest_qmp_assert_success(to, "{ 'execute': 'query-status' }");
     } else {
@@ -207,9 +307,12 @@ static void test_fault(const void *opaque)
 }
 
 static const FaultCase cases[] = {
-    { "enospc/precopy", false, "No space left on device" },
+    { "enospc/precopy", false, true, NULL, "No space left on device", true },
     /* UFFDIO_COPY into a full tmpfs fails with ENOMEM */
-    { "enospc/multifd", true, "Cannot allocate memory" },
+    { "enospc/multifd", true, true, NULL, "Cannot allocate memory", true },
+    { "fill/read-error", true, false, "uffd-read-eio",
+      "RAM: reading the userfaultfd of guest RAM failed: Input/output error",
+      false },
 };
 
 /*
@@ -246,6 +349,7 @@ int main(int argc, char **argv)
         return g_test_run();
     }
 
+    test_dir = g_path_get_dirname(argv[0]);
     tmpdir = g_strdup("/dev/shm/ram-fault-XXXXXX");
     g_assert(g_mkdtemp(tmpdir));
     mount_small_tmpfs();
