@@ -28,10 +28,11 @@
  * the switch (the destination must not leave it a hole, which it would
  * never ask the source for), and one that was still on the source.  The
  * "switchover" cases check when the source stops its guest
- * (upstream's rule, or x-switchover-after-first-pass).  The "anon" cases use anonymous
- * guest RAM, which the test cannot map: the pattern goes in, and both
- * sides' RAM comes back out, through qtest.  QTEST_QEMU_BINARY_SRC and
- * QTEST_QEMU_BINARY_DST select different binaries for cross-version runs.
+ * (upstream's rule, or x-switchover-after-first-pass).  The "anon" cases
+ * use anonymous guest RAM, which the test cannot map: the pattern goes
+ * in, and both sides' RAM comes back out, through qtest.
+ * QTEST_QEMU_BINARY_SRC and QTEST_QEMU_BINARY_DST select different
+ * binaries for cross-version runs.
  *
  * The "fs/" cases (issue 21) put both RAM files on another filesystem:
  * ext4, xfs, btrfs and a FUSE passthrough (tests/fuse/passthrough.c),
@@ -48,8 +49,9 @@
  * machines (Linux 6.18): ext4 and xfs keep nearly all of the pattern
  * dirty (large folios: a page written dirties its whole folio); btrfs
  * writes most of it back at once and keeps 300-2000 pages dirty; FUSE
- * (strictlimit) writes half of it back or more (70-8192 pages dirty).  ext4, xfs and btrfs report
- * every dirty page as data, and the test asserts it.  The FUSE
+ * (strictlimit) writes half of it back or more (70-8192 pages dirty).
+ * ext4, xfs and btrfs report every dirty page as data, and the test
+ * asserts it.  The FUSE
  * passthrough forwards lseek to its backing file, as libfuse's examples
  * do, which reports holes over every page not yet written back: a
  * source that trusts those holes sends exactly the dirty pages as zero
