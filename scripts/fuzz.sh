@@ -481,6 +481,18 @@ mkdir -p "$(dirname "$results")"
     echo "build/fuzz/<build>/artifacts/.  ASan/UBSan reports: those the forked jobs wrote"
     echo "(build/fuzz/<build>/reports/), one per crashing job."
     echo
+    echo "## Regression inputs"
+    echo
+    echo "tests/fuzz-regressions/, replayed on each build before it was fuzzed"
+    echo "(exit 0: every input of the group loaded or failed cleanly, without a"
+    echo "sanitizer report; logs in build/fuzz/<build>/run/regression-*.log):"
+    echo
+    for b in "${ran[@]}"; do
+        if [ -f "$fz/$b/run/regressions.txt" ]; then
+            sed "s/^/- $b: /" "$fz/$b/run/regressions.txt"
+        fi
+    done
+    echo
     echo "## Findings"
     echo
     echo "Each kept input is re-run alone (backtrace next to it, \`.txt\`), and every"
