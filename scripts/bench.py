@@ -344,6 +344,7 @@ class Bench:
             'dirty_sync_count': ram.get('dirty-sync-count'),
             'src_cpu_s': cpu1[0] - cpu0[0],
             'dst_cpu_s': cpu1[1] - cpu0[1],
+            'load1': bench_report.load()[0],
         }
 
     @staticmethod
@@ -560,6 +561,9 @@ def main():
 
     bench = Bench(opts)
     started = time.time()
+    load_start = bench_report.load()
+    # The binaries this run measures (hashed before, checked after)
+    bins = bench_report.binaries()
     limits = machine_limits(bench.tmp)
     limits['host_memory'] = bench.host_memory
     print(f'bench: machine limits: {json.dumps(limits)}', flush=True)
@@ -573,8 +577,10 @@ def main():
                 print(f'bench: {sc.name}: FAILED: {e}', flush=True)
     finally:
         bench.cleanup()
+    if bench_report.binaries() != bins:
+        errors.append('a QEMU binary changed during the run')
     result = bench_report.collect(bench.samples, limits, errors, started,
-                                  reps, scale, opts.quick)
+                                  reps, scale, opts.quick, load_start, bins)
     paths = bench_report.write(result, RESULTS)
     for p in paths:
         print(f'bench: wrote {os.path.relpath(p, TOP)}')

@@ -7,6 +7,7 @@ unix-socket limit measured in the same run.
 """
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -54,6 +55,34 @@ def _qemu_tree():
     return _git('-C', 'qemu', 'rev-parse', '--short=12', 'HEAD^{tree}')
 
 
+def binaries():
+    """What ran: each build's binary, its sha256 and its --version line."""
+    out = {}
+    for build, path in (('patched', 'build/qemu'), ('vanilla', 'build/vanilla')):
+        exe = os.path.join(TOP, path, 'qemu-system-x86_64')
+        if not os.path.exists(exe):
+            continue
+        h = hashlib.sha256()
+        with open(exe, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                h.update(chunk)
+        try:
+            ver = subprocess.run([exe, '--version'], capture_output=True,
+                                 text=True, check=False).stdout
+            ver = ver.splitlines()[0] if ver else '?'
+        except OSError:
+            ver = '?'
+        out[build] = {'path': os.path.relpath(exe, TOP),
+                      'sha256': h.hexdigest(), 'version': ver}
+    return out
+
+
+def load():
+    """The machine's load averages (1, 5, 15 min) now."""
+    with open('/proc/loadavg') as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
 def machine():
     with open('/proc/cpuinfo') as f:
         model = next((ln.split(':', 1)[1].strip() for ln in f
@@ -66,7 +95,8 @@ def machine():
             'kvm': os.path.exists('/dev/kvm')}
 
 
-def collect(samples, limits, errors, started, reps, scale, quick):
+def collect(samples, limits, errors, started, reps, scale, quick,
+            load_start=None, bins=None):
     for s in samples:
         gb = (s.get('transferred_bytes') or 0) / 1e9
         if gb:
@@ -78,6 +108,9 @@ def collect(samples, limits, errors, started, reps, scale, quick):
         'revision': _git('rev-parse', '--short=12', 'HEAD'),
         'qemu_tree': _qemu_tree(),
         'machine': machine(),
+        'binaries': bins if bins is not None else binaries(),
+        'load_start': load_start,
+        'load_end': load(),
         'limits': limits,
         'reps': reps, 'scale': scale, 'quick': quick,
         'errors': errors,
@@ -178,6 +211,18 @@ def markdown(result, summary):
         f"kernel {m['kernel']}.  {result['reps']} measured runs per build "
         f"and scenario, interleaved; size scale {result['scale']}; "
         f"the run took {result['duration_s']} s.",
+        '',
+    ]
+    for build, b in sorted(result.get('binaries', {}).items()):
+        lines.append(f"- {build}: `{b['path']}` sha256 `{b['sha256']}` "
+                     f"({b['version']})")
+    if result.get('load_start') or result.get('load_end'):
+        ls, le = result.get('load_start'), result.get('load_end')
+        lines.append(f"- machine load (1/5/15 min): "
+                     f"{' '.join(map(str, ls)) if ls else '?'} at the start, "
+                     f"{' '.join(map(str, le)) if le else '?'} at the end; "
+                     "each run's 1-min load is in the JSON ('load1')")
+    lines += [
         '',
         f"Machine limits in this run: memcpy {lim['memcpy_gbps']} GB/s, "
         f"one unix-socket stream {lim['unix_gbps']} GB/s, first touch "
