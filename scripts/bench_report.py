@@ -272,29 +272,79 @@ def markdown(result, summary):
     return '\n'.join(lines)
 
 
+# The chart's panels: (metric, title, lower is better)
+CHART_PANELS = [
+    ('wall_s', 'wall time', True),
+    ('gbps', 'throughput', False),
+    ('cpu_s_per_gb', 'CPU (src+dst) per GB', True),
+    ('downtime_seen_ms', 'downtime seen by the guest', True),
+    ('downtime_ms', 'downtime (QMP)', True),
+]
+CHART_LIMITS = (1 / 8, 8)
+
+
+def gain(row, lower_is_better):
+    """The branch's gain over vanilla for one metric's summary row:
+    above 1 is better for the branch, whichever way the metric goes."""
+    r = row.get('ratio') if row else None
+    if not r:
+        return None
+    return 1 / r if lower_is_better else r
+
+
 def chart(summary, path):
+    """One panel per metric, one bar per scenario: the branch's gain over
+    vanilla (medians) on a log axis with a line at 1.0, better to the
+    right everywhere; a gain beyond the axis is drawn to its edge and
+    labelled with its value."""
     try:
         import matplotlib  # pylint: disable=import-outside-toplevel
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt  # noqa: E402
     except ImportError:
         return False
-    keys = [('wall_s', 'wall time'), ('gbps', 'throughput'),
-            ('cpu_s_per_gb', 'CPU/GB'), ('downtime_ms', 'downtime')]
     names = list(summary)
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4.5))
-    width = 0.8 / len(keys)
-    for i, (key, label) in enumerate(keys):
-        vals = [summary[n].get(key, {}).get('ratio', 0) for n in names]
-        ax.bar([x + i * width for x in range(len(names))], vals, width,
-               label=label)
-    ax.axhline(1.0, color='black', linewidth=0.8)
-    ax.set_xticks([x + width * (len(keys) - 1) / 2
-                   for x in range(len(names))])
-    ax.set_xticklabels(names, rotation=30, ha='right')
-    ax.set_ylabel('patched / vanilla (median)')
-    ax.set_title('Migration branch vs vanilla 10.2.2')
-    ax.legend()
+    lo, hi = CHART_LIMITS
+    fig, axes = plt.subplots(1, len(CHART_PANELS), sharey=True,
+                             figsize=(2.8 * len(CHART_PANELS),
+                                      1.6 + 0.32 * len(names)))
+    for ax, (key, title, lower) in zip(axes, CHART_PANELS):
+        for y, name in enumerate(names):
+            g = gain(summary[name].get(key), lower)
+            if g is None:
+                ax.text(1, y, 'n/a', ha='center', va='center', fontsize=7,
+                        color='grey')
+                continue
+            shown = min(max(g, lo), hi)
+            ax.barh(y, abs(shown - 1), left=min(shown, 1), height=0.7,
+                    color='tab:green' if g >= 1 else 'tab:red')
+            clipped = shown != g
+            label = (f'{g:.2f}x' if g >= 0.1 else f'{g:.2g}x') + \
+                (' (beyond the axis)' if clipped else '')
+            color = 'white' if clipped else 'black'
+            if g >= 1:
+                ax.text(shown * 1.05 if not clipped else hi / 1.05, y,
+                        label, va='center', fontsize=7, color=color,
+                        ha='left' if not clipped else 'right')
+            else:
+                ax.text(shown / 1.05 if not clipped else lo * 1.05, y,
+                        label, va='center', fontsize=7, color=color,
+                        ha='right' if not clipped else 'left')
+        ax.set_xscale('log')
+        ax.set_xlim(lo, hi)
+        ticks = [0.125, 0.25, 0.5, 1, 2, 4, 8]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f'{t:g}' for t in ticks], fontsize=7)
+        ax.minorticks_off()
+        ax.axvline(1.0, color='black', linewidth=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel('gain (>1: branch better)', fontsize=7)
+        ax.grid(axis='x', linewidth=0.3)
+    axes[0].set_yticks(range(len(names)))
+    axes[0].set_yticklabels(names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle('Migration branch against vanilla 10.2.2: the branch\'s '
+                 'gain per metric (medians; log axis)', fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
