@@ -100,6 +100,15 @@ def scenarios():
                  'multifd x2 none, 4 GiB random, paused, RAM preallocated',
                  4096, 3840, paused=True, prealloc=True, caps=MULTIFD,
                  params=MULTIFD_PARAMS),
+        # libvirt's default: anonymous RAM on both sides (the guest's own
+        # verify checks it; there is no file to compare)
+        Scenario('precopy-anon',
+                 'precopy, 4 GiB random, paused, anonymous RAM',
+                 4096, 3840, paused=True, backend='anon'),
+        Scenario('multifd-anon',
+                 'multifd x2 none, 4 GiB random, paused, anonymous RAM',
+                 4096, 3840, paused=True, backend='anon', caps=MULTIFD,
+                 params=MULTIFD_PARAMS),
         Scenario('live-dirty', 'live, 1 GiB hot set at 200 MB/s, '
                  'downtime-limit 50 ms', 4096, 3840, dirty=200,
                  hot_mib=1024, params={'downtime-limit': 50}),
