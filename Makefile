@@ -7,7 +7,7 @@ S := scripts
 
 .PHONY: help deps fetch prepare build vanilla guest demo check check-qtests \
 	check-migration check-scripts check-full check-compat check-guest check-libvirt \
-	check-targets fuzz \
+	check-targets check-bisect check-moves fuzz \
 	export check-exported checkpatch \
 	bench bench-quick clean distclean
 
@@ -20,6 +20,8 @@ help:
 	@echo "make check-faults    cuts, kill -9, ENOSPC, flipped bytes in every mode: branch and vanilla"
 	@echo "make check-libvirt   libvirt drives the branch: save/restore, migrate (BUILD=...)"
 	@echo "make check-targets   build the series for x86_64, aarch64, ppc64, s390x softmmu"
+	@echo "make check-bisect    build the series patch by patch (every patch builds alone)"
+	@echo "make check-moves     the move patches (patches/moves) only move lines"
 	@echo "make fuzz            libFuzzer on the migration loader, branch vs upstream (FUZZ_S=secs)"
 	@echo "make prepare         generate qemu/ (upstream tag + patches/ as commits)"
 	@echo "make build           configure and build qemu/ in build/qemu"
@@ -95,6 +97,16 @@ check-libvirt: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 check-targets: fetch
 	@$(S)/prepare.sh --allow-unexported
 	@$(S)/check-targets.sh
+
+# Every patch of the series builds on its own (build/bisect; one line
+# per patch in tests/results/check-bisect.txt).
+check-bisect: fetch
+	@$(S)/prepare.sh --allow-unexported
+	@$(S)/check-bisect.sh
+
+# Pure moves of the series only move lines (patches/moves names them).
+check-moves:
+	@$(S)/check-moves.py
 
 # libFuzzer on the incoming migration loader (clang 19, ASan, UBSan), the
 # branch against upstream's loader, FUZZ_S seconds each; the table in
