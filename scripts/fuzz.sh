@@ -273,6 +273,9 @@ run_one() {
     echo "$FUZZ_S" > "$bdir/run/fuzz_s"
     date -u '+%Y-%m-%d %H:%M' > "$bdir/run/started"
     echo "$FUZZ_BUILDS" > "$bdir/run/beside"
+    local src=$FUZZ_SRC_PATCHED
+    [ "$b" = vanilla ] && src=$FUZZ_SRC_VANILLA
+    git -C "$src" log -1 --format='%h %s' > "$bdir/run/source" 2>/dev/null || true
     maxlen=$(( $(stat -c %s "$fz/seeds/mapped-ram") + 65536 ))
     # The forked job's own TMPDIR: libFuzzer keeps its job logs there
     mkdir -p "$bdir/tmp"
@@ -303,6 +306,29 @@ classify() {
             -timeout="$FUZZ_TIMEOUT" -rss_limit_mb=4096 "$a" \
             > "$a.txt" 2>&1) || true
     done
+}
+
+# Every input that made the vanilla run crash or hang, replayed on the
+# patched build (findings in code both builds share must not crash it).
+cross_replay() {
+    local a n=0 bad=0 out=$fz/patched/run/cross-replay.txt
+    [ -d "$fz/vanilla/artifacts" ] && [ -x "$fz/patched/qemu-fuzz-x86_64" ] ||
+        return 0
+    : > "$out"
+    for a in "$fz"/vanilla/artifacts/crash-* "$fz"/vanilla/artifacts/timeout-*; do
+        [ -f "$a" ] || continue
+        case $a in *.txt) continue ;; esac
+        n=$((n + 1))
+        if ! (cd "$fz/patched" &&
+              ASAN_OPTIONS=detect_leaks=0:symbolize=1 \
+              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+              timeout 120 ./qemu-fuzz-x86_64 --fuzz-target=$target \
+                  -timeout="$FUZZ_TIMEOUT" "$a" > "$a.patched.txt" 2>&1); then
+            bad=$((bad + 1))
+            echo "not ok ${a#"$top"/} (log: ${a#"$top"/}.patched.txt)" >> "$out"
+        fi
+    done
+    echo "$n replayed, $bad failed" >> "$out"
 }
 
 # One line per artifact: kind, innermost QEMU frame, class.
@@ -437,6 +463,7 @@ if [ -z "${FUZZ_REPORT_ONLY:-}" ]; then
     for b in $FUZZ_BUILDS; do
         classify "$b"
     done
+    cross_replay
 fi
 
 # The table holds the last run of each build (FUZZ_BUILDS=patched runs one).
@@ -449,6 +476,7 @@ if [ -n "${FUZZ_REPORT_ONLY:-}" ]; then
     for b in "${ran[@]}"; do
         classify "$b"
     done
+    cross_replay
 fi
 mkdir -p "$(dirname "$results")"
 {
@@ -466,8 +494,11 @@ mkdir -p "$(dirname "$results")"
     echo "(build/fuzz/seeds: precopy, mapped-ram).  Executions depend on the load of the"
     echo "machine at the time: compare runs made side by side."
     echo
-    echo "- patched: $(git -C "$FUZZ_SRC_PATCHED" log -1 --format='%h %s' 2>/dev/null) ($FUZZ_SRC_PATCHED)"
-    echo "- vanilla: $(git -C "$FUZZ_SRC_VANILLA" log -1 --format='%h %s' 2>/dev/null) ($FUZZ_SRC_VANILLA)"
+    for b in "${ran[@]}"; do
+        src=$FUZZ_SRC_PATCHED
+        [ "$b" = vanilla ] && src=$FUZZ_SRC_VANILLA
+        echo "- $b: fuzzed $(cat "$fz/$b/run/source" 2>/dev/null || echo '?') (${src#"$top"/}); built now: $(git -C "$src" log -1 --format='%h %s' 2>/dev/null)"
+    done
     echo
     echo "| build | FUZZ_S | started (UTC) | time (s) | executions | exec/s | cov | ft | corpus | crashes | timeouts (hangs) | ooms | ASan reports | UBSan reports |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -493,6 +524,13 @@ mkdir -p "$(dirname "$results")"
         fi
     done
     echo
+    if [ -f "$fz/patched/run/cross-replay.txt" ]; then
+        echo "Every input that made the vanilla run crash or hang, replayed on the"
+        echo "patched build as it is now (build/fuzz/patched):"
+        echo
+        sed 's/^/    /' "$fz/patched/run/cross-replay.txt"
+        echo
+    fi
     echo "## Findings"
     echo
     echo "Each kept input is re-run alone (backtrace next to it, \`.txt\`), and every"

@@ -905,6 +905,96 @@ static void test_fuzz_empty_machine_name(void)
     unlink(log);
 }
 
+typedef struct {
+    const char *name;
+    uint32_t len;               /* the machine name's length, or */
+    uint32_t caps;              /* the capabilities' count */
+    const char *branch_desc;    /* the branch: in error-desc */
+} HugeAllocCase;
+
+/*
+ * tests/fuzz-regressions/vmstate-huge-alloc*: a length or a count from
+ * the stream that sizes a VMS_ALLOC buffer.  Upstream's
+ * vmstate_handle_alloc() turned a length of 2 GiB or more (negative as
+ * an int) into an enormous g_malloc() and aborted: the destination died
+ * of a damaged stream.  The branch must fail the load with the field's
+ * name and stay alive; a destination that is not the branch may die.
+ */
+static void test_fuzz_huge_alloc(const void *opaque)
+{
+    const HugeAllocCase *c = opaque;
+    g_autofree char *path = g_strdup_printf("%s/huge-alloc", tmpdir);
+    g_autofree char *log = g_strdup_printf("%s/dst.stderr", tmpdir);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *desc = NULL;
+    g_autoptr(GByteArray) s = NULL;
+    const char *sub = "configuration/capabilities";
+    uint8_t be[4], junk[64];
+    QTestState *to;
+    bool branch;
+
+    if (c->len) {
+        s = stream_head("");
+        /* Overwrite the empty name's length */
+        stl_be_p(s->data + s->len - 4, c->len);
+    } else {
+        s = stream_head("pc-i440fx-10.2");
+        g_byte_array_append(s, (uint8_t []) { QEMU_VM_SUBSECTION,
+                                              strlen(sub) }, 2);
+        g_byte_array_append(s, (const uint8_t *)sub, strlen(sub));
+        stl_be_p(be, 1);
+        g_byte_array_append(s, be, 4);
+        stl_be_p(be, c->caps);
+        g_byte_array_append(s, be, 4);
+    }
+    memset(junk, 0xff, sizeof(junk));
+    g_byte_array_append(s, junk, sizeof(junk));
+    g_assert(g_file_set_contents(path, (char *)s->data, s->len, NULL));
+
+    to = start_vm("QTEST_QEMU_BINARY_DST", RAM_MIB, "-S -incoming defer",
+                  log);
+    branch = is_branch(to);
+    migrate_incoming_qmp(to, uri, NULL, "{ 'exit-on-error': false }");
+    if (!branch) {
+        /*
+         * Upstream's g_malloc() aborts at once: give it the time, and
+         * talk to the destination only if it is still there.  A dead
+         * destination's QTestState stays: libqtest aborts on it.
+         */
+        for (int i = 0; i < 100 && qtest_probe_child(to); i++) {
+            g_usleep(50 * 1000);
+        }
+        if (qtest_probe_child(to)) {
+            g_test_message("%s: upstream's destination is alive",
+                           c->name);
+            wait_for_migration_status(to, "failed", (const char * []) {
+                                          "completed", NULL });
+            qtest_quit(to);
+        } else {
+            g_test_message("%s: upstream's destination died", c->name);
+        }
+        unlink(path);
+        unlink(log);
+        return;
+    }
+    wait_for_migration_status(to, "failed", (const char * []) {
+                                  "completed", NULL });
+    desc = query_error(to);
+    g_test_message("error-desc: %s", desc);
+    assert_in_desc(desc, c->branch_desc);
+    g_assert_false(vm_running(to));
+    qtest_quit(to);
+    unlink(path);
+    unlink(log);
+}
+
+static const HugeAllocCase huge_alloc_cases[] = {
+    { "huge-alloc/machine-name", 0xfff76f00, 0,
+      "Field 'name': invalid size -561408 x 1 from the stream" },
+    { "huge-alloc/capabilities", 0, 0x80000000,
+      "Field 'capabilities': invalid size 4 x -2147483648 from the stream" },
+};
+
 int main(int argc, char **argv)
 {
     const char *arch = qtest_get_arch();
@@ -935,6 +1025,11 @@ int main(int argc, char **argv)
                    test_fuzz_stale_capabilities);
     qtest_add_func("/migration/ram-bad-input/fuzz/empty-machine-name",
                    test_fuzz_empty_machine_name);
+    for (i = 0; i < G_N_ELEMENTS(huge_alloc_cases); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/migration/ram-bad-input/fuzz/%s", huge_alloc_cases[i].name);
+        qtest_add_data_func(path, &huge_alloc_cases[i], test_fuzz_huge_alloc);
+    }
 
     ret = g_test_run();
 
