@@ -539,12 +539,14 @@ def pick_accel(forced):
     accel = miglib.pick_guest('linux', forced)[1]
     if forced:
         why = 'forced by --accel'
-    elif miglib.kvm_is_pvm():
-        why = 'KVM-PVM host: a stock Linux kernel hangs under its KVM'
     elif accel == 'kvm':
         why = '/dev/kvm usable'
-    else:
+    elif not miglib.usable_kvm(miglib.BUILDS['patched']):
         why = 'no usable /dev/kvm'
+    elif miglib.kvm_is_pvm():
+        why = 'KVM-PVM host: a stock Linux kernel hangs under its KVM'
+    else:
+        why = 'KVM not chosen'
     return accel, why
 
 
