@@ -70,7 +70,7 @@ check-full: $(if $(filter vanilla,$(BUILD)),vanilla,build)
 	@BUILD=$(or $(BUILD),patched) $(S)/run-checks.sh full
 
 check-compat: build vanilla
-	@$(S)/run-checks.sh compat
+	@$(S)/check-compat.sh
 
 # The Linux test guest, live, in every mode (scripts/check-guest.py).
 # CHECK_GUEST_ARGS: e.g. --src vanilla --dst patched, or --mode postcopy

@@ -34,8 +34,14 @@ vanilla) build=$top/build/vanilla ;;
 esac
 qemu=$build/qemu-system-x86_64
 timeout_s=${CASE_TIMEOUT:-600}
+# compat: COMPAT_DIRS=v2p or p2v runs one direction (make check-compat
+# runs the two side by side: the cases mostly wait, so two at once take
+# little more than one), with results of its own.
+compat_dirs=${COMPAT_DIRS:-v2p p2v}
+compat_tag=""
+[ "$compat_dirs" = "v2p p2v" ] || compat_tag=-${compat_dirs// /-}
 # One directory per build and suite, so that suites can run side by side.
-results=$top/build/test-results/${BUILD:-patched}/$suite
+results=$top/build/test-results/${BUILD:-patched}/$suite$compat_tag
 mkdir -p "$results"
 summary=$results/summary.tap
 : > "$summary"
@@ -271,7 +277,7 @@ run_compat() {
         record fail compat 0 "(no vanilla build: make vanilla)"
         return
     fi
-    for dir in v2p p2v; do
+    for dir in $compat_dirs; do
         # As migration-test wants it: QTEST_QEMU_BINARY is one side, and
         # exactly one of _SRC or _DST names the other.
         unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
@@ -295,12 +301,19 @@ run_compat() {
     done
     unset QTEST_QEMU_BINARY_SRC QTEST_QEMU_BINARY_DST
     {
-        printf '%-60s %-16s %-16s\n' case vanilla-\>patched patched-\>vanilla
+        line=$(printf '%-60s' case)
+        for dir in $compat_dirs; do
+            case $dir in
+            v2p) line="$line $(printf '%-16s' vanilla-\>patched)" ;;
+            p2v) line="$line $(printf '%-16s' patched-\>vanilla)" ;;
+            esac
+        done
+        echo "$line"
         # The case names of the result lines (not the log names in them)
-        for c in $(sed -nE 's/^(not )?ok [0-9]+ compat-v2p:([^ ]*).*/\2/p' \
-                "$summary"); do
+        for c in $(sed -nE 's/^(not )?ok [0-9]+ compat-(v2p|p2v):([^ ]*).*/\3/p' \
+                "$summary" | awk '!seen[$0]++'); do
             line=$(printf '%-60s' "$c")
-            for dir in v2p p2v; do
+            for dir in $compat_dirs; do
                 if grep -q "^ok [0-9]* compat-$dir:$c # SKIP" "$summary"; then
                     line="$line $(printf '%-16s' skip)"
                 elif grep -q "^ok [0-9]* compat-$dir:$c " "$summary"; then
@@ -456,7 +469,7 @@ skipped=""
     skipped="$skip skipped, each allowed by ${skip_allowed#"$top"/}"
 echo "# results: ${summary#"$top"/}"
 if [ "$suite" = compat ]; then
-    kept=$top/tests/results/check-compat.txt
+    kept=$top/tests/results/check-compat$compat_tag.txt
     mkdir -p "$(dirname "$kept")"
     { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-compat:" \
           "$tail${skipped:+ ($skipped)}"
