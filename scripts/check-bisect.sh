@@ -34,8 +34,6 @@ fi
 commits=$(qgit rev-list --reverse "${FROM:-$UPSTREAM_TAG}..HEAD")
 [ -n "${FROM:-}" ] && commits="$(qgit rev-parse "$FROM") $commits"
 
-pass=0
-fail=0
 lines=()
 i=0
 first=1
@@ -53,24 +51,15 @@ for c in $commits; do
     if ninja -C "$build" -j "$jobs" qemu-system-x86_64 \
             tests/qtest/migration-test > "$log" 2>&1; then
         status=ok
-        pass=$((pass + 1))
         rm -f "$log"
     else
         status="not ok"
-        fail=$((fail + 1))
         grep -E -B2 -A12 'error|FAILED' "$log" | head -40 >&2
     fi
     line="$status $i $(git -C "$src" rev-parse --short=8 HEAD) $subject # $(( $(date +%s) - t0 ))s"
     echo "$line"
     lines+=("$line")
 done
-mkdir -p "$(dirname "$out")"
-{
-    echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-bisect: $series"
-    echo "# each commit from ${FROM:-$UPSTREAM_TAG} built alone (qemu-system-x86_64, migration-test); $(( $(date +%s) - start ))s"
-    printf '%s\n' "${lines[@]}"
-    echo "$pass passed, $fail failed"
-} > "$out"
-echo "# kept: ${out#"$top"/}"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+keep_result "$out" "make check-bisect: $series" \
+    "each commit from ${FROM:-$UPSTREAM_TAG} built alone (qemu-system-x86_64, migration-test); $(( $(date +%s) - start ))s" \
+    "${lines[@]}"

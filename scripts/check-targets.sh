@@ -21,18 +21,14 @@ start=$(date +%s)
 
 "$top/configure-wrapper.sh" "$QEMU_DIR" "$build" "$pkgversion" targets ||
     exit 1
-pass=0
-fail=0
 lines=()
 for t in x86_64 aarch64 ppc64 s390x; do
     t0=$(date +%s)
     if ninja -C "$build" -j "$jobs" "qemu-system-$t" \
             > "$build/ninja-$t.log" 2>&1; then
         status=ok
-        pass=$((pass + 1))
     else
         status="not ok"
-        fail=$((fail + 1))
         grep -E -B2 -A12 'error|FAILED' "$build/ninja-$t.log" | head -40 >&2
     fi
     warnings=$(grep -c 'warning:' "$build/ninja-$t.log")
@@ -40,13 +36,6 @@ for t in x86_64 aarch64 ppc64 s390x; do
     echo "$line"
     lines+=("$line")
 done
-mkdir -p "$(dirname "$out")"
-{
-    echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) make check-targets: $series"
-    echo "# configure-wrapper.sh profile 'targets'; $(( $(date +%s) - start ))s"
-    printf '%s\n' "${lines[@]}"
-    echo "$pass passed, $fail failed"
-} > "$out"
-echo "# kept: ${out#"$top"/}"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+keep_result "$out" "make check-targets: $series" \
+    "configure-wrapper.sh profile 'targets'; $(( $(date +%s) - start ))s" \
+    "${lines[@]}"

@@ -39,3 +39,24 @@ format_patches() {
 stamp_file() {
     echo "$QEMU_DIR/.git/migration-branch-synced"
 }
+
+# keep_result FILE TITLE DETAIL LINE...: write a result file (a
+# time-stamped title, a detail line, the TAP-like LINEs, then
+# "N passed, N failed" counted from them), print where it went and the
+# count; fails if any line is "not ok".
+keep_result() {
+    local out=$1 title=$2 detail=$3 pass fail
+    shift 3
+    pass=$(printf '%s\n' "$@" | grep -c '^ok ')
+    fail=$(printf '%s\n' "$@" | grep -c '^not ok ')
+    mkdir -p "$(dirname "$out")"
+    {
+        echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $title"
+        echo "# $detail"
+        printf '%s\n' "$@"
+        echo "$pass passed, $fail failed"
+    } > "$out"
+    echo "# kept: ${out#"$top"/}"
+    echo "$pass passed, $fail failed"
+    [ "$fail" = 0 ]
+}
