@@ -9,10 +9,10 @@ S := scripts
 	check-migration check-scripts check-full check-compat check-guest check-libvirt \
 	check-targets check-bisect check-moves fuzz \
 	export check-exported checkpatch \
-	bench bench-quick clean distclean
+	bench bench-quick bench-figures check-bench-figures clean distclean
 
 help:
-	@echo "make demo            set up everything, then migrate a test guest and verify its RAM"
+	@echo "make demo            set up everything, then live-migrate a 1 GiB guest (branch, and vanilla if built), verify its RAM"
 	@echo "make check           set up everything, then run the tests (CI runs this)"
 	@echo "make check-full      upstream migration-test --full, 86 cases (BUILD=vanilla|patched)"
 	@echo "make check-compat    cross-binary runs, vanilla<->branch, as a matrix"
@@ -28,6 +28,7 @@ help:
 	@echo "make vanilla         build the same upstream without the series in build/vanilla"
 	@echo "make bench           A/B benchmark, vanilla vs branch (about 20 min; bench/README.md)"
 	@echo "make bench-quick     the same, small and short (about 3 min)"
+	@echo "make bench-figures   the design page's benchmark tables from bench/results (BENCH_FIGURES=path)"
 	@echo "make export          regenerate patches/ from the commits in qemu/"
 	@echo "make check-exported  fail if qemu/ holds work that patches/ lacks"
 	@echo "make checkpatch      run upstream checkpatch.pl over the series"
@@ -52,8 +53,9 @@ guest: deps
 	@$(S)/build-guest.sh
 	@$(S)/build-bare-guest.sh
 
-demo: build
-	@$(S)/demo.py
+# DEMO_ARGS: e.g. --reps 5, --only patched (scripts/demo.py --help)
+demo: build guest
+	@$(S)/demo.py $(DEMO_ARGS)
 
 # BENCH_ARGS: e.g. --reps 7 --scale 0.5 --only precopy-paused,live-dirty
 bench: build vanilla guest
@@ -61,6 +63,18 @@ bench: build vanilla guest
 
 bench-quick: build vanilla guest
 	@$(S)/bench.py --no-build --quick $(BENCH_ARGS)
+
+# The design page's benchmark tables, an reStructuredText fragment computed
+# from the committed result files (scripts/bench-figures.py; bench/README.md).
+# BENCH_FIGURES_ARGS: e.g. --series-tree ID or --latest FILE
+BENCH_FIGURES ?= build/ram-engine-figures.rst
+bench-figures:
+	@$(S)/bench-figures.py --out $(BENCH_FIGURES) $(BENCH_FIGURES_ARGS)
+	@echo "bench-figures: wrote $(BENCH_FIGURES)"
+
+# Fails when $(BENCH_FIGURES) is not what the result files give now.
+check-bench-figures:
+	@$(S)/bench-figures.py --check $(BENCH_FIGURES) $(BENCH_FIGURES_ARGS)
 
 check: build vanilla
 	@$(S)/run-checks.sh all

@@ -27,6 +27,7 @@ import tempfile
 import time
 
 import bench_report
+import guestcon
 import miglib
 
 TOP = miglib.TOP
@@ -82,54 +83,54 @@ def scenarios():
     # 4 GiB guests leave about 3.8 GiB to the test area.
     return [
         Scenario('precopy-paused', 'precopy, 4 GiB random, paused',
-                 4096, 3840, paused=True),
+                 4096, 3584, paused=True),
         Scenario('precopy-live-idle', 'precopy, 4 GiB random, live idle',
-                 4096, 3840),
+                 4096, 3584),
         Scenario('multifd-paused', 'multifd x2 none, 4 GiB random, paused',
-                 4096, 3840, paused=True, caps=MULTIFD,
+                 4096, 3584, paused=True, caps=MULTIFD,
                  params=MULTIFD_PARAMS),
         Scenario('multifd-zstd-paused',
                  'multifd x2 zstd, 4 GiB random, paused',
-                 4096, 3840, paused=True, caps=MULTIFD,
+                 4096, 3584, paused=True, caps=MULTIFD,
                  params=dict(MULTIFD_PARAMS, **{'multifd-compression':
                                                 'zstd'})),
         Scenario('precopy-prealloc',
                  'precopy, 4 GiB random, paused, RAM preallocated',
-                 4096, 3840, paused=True, prealloc=True),
+                 4096, 3584, paused=True, prealloc=True),
         Scenario('multifd-prealloc',
                  'multifd x2 none, 4 GiB random, paused, RAM preallocated',
-                 4096, 3840, paused=True, prealloc=True, caps=MULTIFD,
+                 4096, 3584, paused=True, prealloc=True, caps=MULTIFD,
                  params=MULTIFD_PARAMS),
         # libvirt's default: anonymous RAM on both sides (the guest's own
         # verify checks it; there is no file to compare)
         Scenario('precopy-anon',
                  'precopy, 4 GiB random, paused, anonymous RAM',
-                 4096, 3840, paused=True, backend='anon'),
+                 4096, 3584, paused=True, backend='anon'),
         Scenario('multifd-anon',
                  'multifd x2 none, 4 GiB random, paused, anonymous RAM',
-                 4096, 3840, paused=True, backend='anon', caps=MULTIFD,
+                 4096, 3584, paused=True, backend='anon', caps=MULTIFD,
                  params=MULTIFD_PARAMS),
         Scenario('live-dirty', 'live, 1 GiB hot set at 200 MB/s, '
-                 'downtime-limit 50 ms', 4096, 3840, dirty=200,
+                 'downtime-limit 50 ms', 4096, 3584, dirty=200,
                  hot_mib=1024, params={'downtime-limit': 50}),
         Scenario('postcopy', 'postcopy, guest touching pages',
-                 4096, 3840, postcopy=True, touch=20000,
+                 4096, 3584, postcopy=True, touch=20000,
                  caps={'postcopy-ram': True, 'postcopy-blocktime': True}),
         Scenario('postcopy-preempt', 'postcopy-preempt, guest touching '
-                 'pages', 4096, 3840, postcopy=True, touch=20000,
+                 'pages', 4096, 3584, postcopy=True, touch=20000,
                  caps={'postcopy-ram': True, 'postcopy-blocktime': True,
                        'postcopy-preempt': True}),
         Scenario('mapped-ram', 'mapped-ram save + restore',
-                 4096, 3840, mode='file', paused=True,
+                 4096, 3584, mode='file', paused=True,
                  caps={'mapped-ram': True}),
         Scenario('mapped-ram-multifd',
-                 'mapped-ram + multifd x2 save + restore', 4096, 3840,
+                 'mapped-ram + multifd x2 save + restore', 4096, 3584,
                  mode='file', paused=True,
                  caps={'mapped-ram': True, 'multifd': True},
                  params={'multifd-channels': 2}),
         Scenario('mapped-ram-dio',
                  'mapped-ram + multifd x2 + direct-io save + restore',
-                 4096, 3840, mode='file', paused=True, direct_io=True,
+                 4096, 3584, mode='file', paused=True, direct_io=True,
                  caps={'mapped-ram': True, 'multifd': True},
                  params={'multifd-channels': 2, 'direct-io': True}),
         Scenario('idle-zero', 'idle 8 GiB guest, mostly zero',
@@ -378,20 +379,10 @@ class Bench:
 
     def downtime_seen(self, src, dst, src_mark):
         """The guest's real pause: last heartbeat the source printed to
-        first heartbeat the destination printed."""
-        try:
-            dst.con.wait_for(r'HB seq=', timeout=30)
-        except (TimeoutError, EOFError):
-            return {}
-        sbeats = src.con.heartbeats(src_mark)
-        dbeats = dst.con.heartbeats()
-        if not sbeats or not dbeats:
-            return {}
-        gap = dbeats[0][0] - sbeats[-1][0]
-        out = {'downtime_seen_ms': gap * 1000,
-               'hb_seq_gap': dbeats[0][1] - sbeats[-1][1]}
+        first heartbeat the destination printed (guestcon.downtime_seen)."""
+        out = guestcon.downtime_seen(src.con, dst.con, src_mark)
         limit = self.scenario.params.get('downtime-limit')
-        if limit:
+        if out and limit:
             out['downtime_limit_ms'] = limit
         return out
 

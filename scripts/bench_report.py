@@ -58,7 +58,8 @@ def _qemu_tree():
 def binaries():
     """What ran: each build's binary, its sha256 and its --version line."""
     out = {}
-    for build, path in (('patched', 'build/qemu'), ('vanilla', 'build/vanilla')):
+    for build, path in (('patched', 'build/qemu'),
+                        ('vanilla', 'build/vanilla')):
         exe = os.path.join(TOP, path, 'qemu-system-x86_64')
         if not os.path.exists(exe):
             continue
@@ -280,7 +281,9 @@ CHART_PANELS = [
     ('downtime_seen_ms', 'downtime seen by the guest', True),
     ('downtime_ms', 'downtime (QMP)', True),
 ]
-CHART_LIMITS = (1 / 8, 8)
+# The gain axis: a gain beyond it is drawn to the edge and labelled with
+# its value, so that one outlier does not flatten the other bars.
+CHART_LIMITS = (1 / 4, 4)
 
 
 def gain(row, lower_is_better):
@@ -292,11 +295,46 @@ def gain(row, lower_is_better):
     return 1 / r if lower_is_better else r
 
 
+def _gain_label(g):
+    if g >= 99.5:
+        return f'{g:.0f}x'
+    if g >= 9.95:
+        return f'{g:.1f}x'
+    return f'{g:.2f}x' if g >= 0.095 else f'{g:.2g}x'
+
+
+def _chart_bar(ax, y, g):
+    """One scenario's bar: from 1 to the gain, green when the branch is
+    better.  A gain beyond the axis goes to its edge, with an arrow head
+    and the true value inside the bar; a label that would not fit beside
+    its bar goes inside it too."""
+    lo, hi = CHART_LIMITS
+    shown = min(max(g, lo), hi)
+    better = g >= 1
+    color = 'tab:green' if better else 'tab:red'
+    ax.barh(y, abs(shown - 1), left=min(shown, 1), height=0.7, color=color)
+    clipped = shown != g
+    if clipped:
+        ax.plot([shown], [y], marker='>' if better else '<', color=color,
+                markersize=7, clip_on=False)
+    # about the width of a label on the log axis, as a factor
+    room = 1.8
+    inside = clipped or (shown * room > hi if better else shown / room < lo)
+    if inside:
+        ax.text(shown / 1.08 if better else shown * 1.08, y, _gain_label(g),
+                va='center', fontsize=7, color='white', fontweight='bold',
+                ha='right' if better else 'left')
+    else:
+        ax.text(shown * 1.05 if better else shown / 1.05, y, _gain_label(g),
+                va='center', fontsize=7, ha='left' if better else 'right')
+
+
 def chart(summary, path):
     """One panel per metric, one bar per scenario: the branch's gain over
     vanilla (medians) on a log axis with a line at 1.0, better to the
-    right everywhere; a gain beyond the axis is drawn to its edge and
-    labelled with its value."""
+    right everywhere (vanilla/branch for times, CPU and downtime,
+    branch/vanilla for throughput, as each panel's title says); a gain
+    beyond the axis is drawn to its edge and labelled with its value."""
     try:
         import matplotlib  # pylint: disable=import-outside-toplevel
         matplotlib.use('Agg')
@@ -307,44 +345,35 @@ def chart(summary, path):
     lo, hi = CHART_LIMITS
     fig, axes = plt.subplots(1, len(CHART_PANELS), sharey=True,
                              figsize=(2.8 * len(CHART_PANELS),
-                                      1.6 + 0.32 * len(names)))
+                                      1.9 + 0.32 * len(names)))
     for ax, (key, title, lower) in zip(axes, CHART_PANELS):
         for y, name in enumerate(names):
             g = gain(summary[name].get(key), lower)
             if g is None:
-                ax.text(1, y, 'n/a', ha='center', va='center', fontsize=7,
+                ax.text(1.06, y, 'n/a', ha='left', va='center', fontsize=7,
                         color='grey')
-                continue
-            shown = min(max(g, lo), hi)
-            ax.barh(y, abs(shown - 1), left=min(shown, 1), height=0.7,
-                    color='tab:green' if g >= 1 else 'tab:red')
-            clipped = shown != g
-            label = (f'{g:.2f}x' if g >= 0.1 else f'{g:.2g}x') + \
-                (' (beyond the axis)' if clipped else '')
-            color = 'white' if clipped else 'black'
-            if g >= 1:
-                ax.text(shown * 1.05 if not clipped else hi / 1.05, y,
-                        label, va='center', fontsize=7, color=color,
-                        ha='left' if not clipped else 'right')
             else:
-                ax.text(shown / 1.05 if not clipped else lo * 1.05, y,
-                        label, va='center', fontsize=7, color=color,
-                        ha='right' if not clipped else 'left')
+                _chart_bar(ax, y, g)
         ax.set_xscale('log')
         ax.set_xlim(lo, hi)
-        ticks = [0.125, 0.25, 0.5, 1, 2, 4, 8]
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lo <= t <= hi]
         ax.set_xticks(ticks)
         ax.set_xticklabels([f'{t:g}' for t in ticks], fontsize=7)
         ax.minorticks_off()
         ax.axvline(1.0, color='black', linewidth=0.8)
-        ax.set_title(title, fontsize=9)
+        how = ('lower is better: vanilla / branch' if lower else
+               'higher is better: branch / vanilla')
+        ax.set_title(f'{title}\n({how})', fontsize=8)
         ax.set_xlabel('gain (>1: branch better)', fontsize=7)
         ax.grid(axis='x', linewidth=0.3)
     axes[0].set_yticks(range(len(names)))
     axes[0].set_yticklabels(names, fontsize=8)
-    axes[0].invert_yaxis()
+    # the first scenario at the top, every row shown even without a bar
+    axes[0].set_ylim(len(names) - 0.4, -0.6)
     fig.suptitle('Migration branch against vanilla 10.2.2: the branch\'s '
-                 'gain per metric (medians; log axis)', fontsize=10)
+                 'gain per metric (medians; log axis, clipped at '
+                 f'{lo:g}x-{hi:g}x; right of 1 = branch better)',
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -534,22 +534,6 @@ def describe(res):
     return ', '.join(out)
 
 
-def pick_accel(forced):
-    """(accelerator, why) for the Linux guest."""
-    accel = miglib.pick_guest('linux', forced)[1]
-    if forced:
-        why = 'forced by --accel'
-    elif accel == 'kvm':
-        why = '/dev/kvm usable'
-    elif not miglib.usable_kvm(miglib.BUILDS['patched']):
-        why = 'no usable /dev/kvm'
-    elif miglib.kvm_is_pvm():
-        why = 'KVM-PVM host: a stock Linux kernel hangs under its KVM'
-    else:
-        why = 'KVM not chosen'
-    return accel, why
-
-
 def preflight(opts):
     """Fail early, with what to do, when binaries or images are missing."""
     need = [miglib.BUILDS[opts.src], miglib.BUILDS[opts.dst]]
@@ -609,7 +593,7 @@ def main():
         ap.error(f'unknown mode {", ".join(unknown)}; modes: '
                  f'{", ".join(MODES)}')
     preflight(opts)
-    accel, why = pick_accel(opts.accel)
+    accel, why = miglib.linux_guest_accel(opts.accel)
     header(opts, accel, why)
 
     os.makedirs(opts.results, exist_ok=True)

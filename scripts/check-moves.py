@@ -58,7 +58,8 @@ def parse(patch_text):
             cur = cur[2:] if cur.startswith('b/') else cur
         elif line.startswith('--- '):
             continue
-        elif cur and line[:1] in '+-' and not line.startswith(('+++', '---')):
+        elif cur and line[:1] and line[:1] in '+-' and \
+                not line.startswith(('+++', '---')):
             out.append((cur, line[0], line[1:].rstrip()))
     return out
 

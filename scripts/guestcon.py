@@ -130,3 +130,25 @@ class GuestConsole:
             f.write(header)
             for t, line in lines:
                 f.write(f'{t - t0:10.3f} {line}\n')
+
+
+def downtime_seen(src, dst, since=0, timeout=30.0):
+    """The pause a migration gave the guest, as the guest saw it: from
+    the last heartbeat that the source's console src printed (from index
+    since on) to the first that the destination's console dst printed,
+    in host time.  Waits up to timeout s for that first heartbeat.
+
+    Returns {'downtime_seen_ms': pause, 'hb_seq_gap': seq difference}
+    (the gap is 1, or 2 when the switchover cut a line in two), or {}
+    when either side printed none."""
+    try:
+        dst.wait_for(r'HB seq=', timeout=timeout)
+    except (TimeoutError, EOFError):
+        return {}
+    sbeats = src.heartbeats(since)
+    dbeats = dst.heartbeats()
+    if not sbeats or not dbeats:
+        return {}
+    gap = dbeats[0][0] - sbeats[-1][0]
+    return {'downtime_seen_ms': gap * 1000,
+            'hb_seq_gap': dbeats[0][1] - sbeats[-1][1]}

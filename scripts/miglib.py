@@ -85,6 +85,23 @@ def pick_guest(guest, accel, binary=BUILDS['patched']):
     return guest, accel
 
 
+def linux_guest_accel(forced=None):
+    """(accelerator, why) for the Linux test guest: forced, or as
+    pick_guest() chooses it, with the reason in words."""
+    accel = pick_guest('linux', forced)[1]
+    if forced:
+        why = 'forced by --accel'
+    elif accel == 'kvm':
+        why = '/dev/kvm usable'
+    elif not usable_kvm(BUILDS['patched']):
+        why = 'no usable /dev/kvm'
+    elif kvm_is_pvm():
+        why = 'KVM-PVM host: a stock Linux kernel hangs under its KVM'
+    else:
+        why = 'KVM not chosen'
+    return accel, why
+
+
 def linux_guest_args(append, guest_dir=GUEST_DIR):
     """QEMU arguments that boot the Linux test guest with the guest.*
     parameters in append (tests/guest/README.md)."""

@@ -3,11 +3,15 @@
  * (the Linux /init program and the bare-metal image) and by host tools.
  *
  * Every 4 KiB page carries a header with its index in the test area, a
- * generation number and a checksum of its payload.  The payload is a
- * pseudo-random stream derived from (seed, index, generation), so it is
- * incompressible, differs from page to page, and can be checked without
- * any other state: a page is good when its index is the one expected at
- * its place and the checksum matches the payload.
+ * generation number and a checksum of its payload.  The payload of a
+ * random page (PAGEFMT_MAGIC) is a pseudo-random stream derived from
+ * (seed, index, generation), so it is incompressible and differs from
+ * page to page.  The payload of a plain page (PAGEFMT_MAGIC_PLAIN) is
+ * one 64-bit word derived from the same, repeated: compressible, but
+ * never zero as a whole page.  Either can be checked without any other
+ * state: a page is good when its magic is that of its kind, its index is
+ * the one expected at its place and the checksum matches the payload;
+ * a plain page's payload must also be its one word, repeated.
  *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
@@ -20,7 +24,8 @@
 #include <stdint.h>
 
 #define PAGEFMT_PAGE_SIZE       4096u
-#define PAGEFMT_MAGIC           0x4d424731u     /* "MBG1" */
+#define PAGEFMT_MAGIC           0x4d424731u     /* "MBG1": random */
+#define PAGEFMT_MAGIC_PLAIN     0x4d425031u     /* "MBP1": plain */
 
 struct pagefmt_hdr {
     uint64_t index;         /* page number within the test area */
@@ -56,14 +61,39 @@ static inline uint64_t pagefmt_csum(const uint64_t *payload)
     return h;
 }
 
-/* Write page @index, generation @gen, at @page. */
+/* The state both payloads start from, for page @index, generation @gen. */
+static inline uint64_t pagefmt_start(uint64_t seed, uint64_t index,
+                                     uint32_t gen)
+{
+    return pagefmt_mix(seed ^ pagefmt_mix(index) ^
+                       ((uint64_t)gen << 32 | gen));
+}
+
+/* The word that a plain page's payload repeats: never 0. */
+static inline uint64_t pagefmt_plain_word(uint64_t seed, uint64_t index,
+                                          uint32_t gen)
+{
+    return pagefmt_start(seed, index, gen) | 1;
+}
+
+static inline void pagefmt_set_hdr(struct pagefmt_hdr *h, uint64_t seed,
+                                   uint64_t index, uint32_t gen,
+                                   uint32_t magic)
+{
+    h->csum = pagefmt_csum((const uint64_t *)(h + 1));
+    h->seed = seed;
+    h->gen = gen;
+    h->magic = magic;
+    h->index = index;
+}
+
+/* Write random page @index, generation @gen, at @page. */
 static inline void pagefmt_write(void *page, uint64_t seed, uint64_t index,
                                  uint32_t gen)
 {
     struct pagefmt_hdr *h = page;
     uint64_t *payload = (uint64_t *)(h + 1);
-    uint64_t s = pagefmt_mix(seed ^ pagefmt_mix(index) ^
-                             ((uint64_t)gen << 32 | gen));
+    uint64_t s = pagefmt_start(seed, index, gen);
     unsigned i;
 
     for (i = 0; i < PAGEFMT_PAYLOAD_WORDS; i++) {
@@ -73,20 +103,53 @@ static inline void pagefmt_write(void *page, uint64_t seed, uint64_t index,
         s ^= s >> 27;
         payload[i] = s * 2685821657736338717ull;
     }
-    h->csum = pagefmt_csum(payload);
-    h->seed = seed;
-    h->gen = gen;
-    h->magic = PAGEFMT_MAGIC;
-    h->index = index;
+    pagefmt_set_hdr(h, seed, index, gen, PAGEFMT_MAGIC);
 }
 
-/* 0 if the page at @page is a good page number @index, else non-zero. */
+/* Write plain page @index, generation @gen, at @page. */
+static inline void pagefmt_write_plain(void *page, uint64_t seed,
+                                       uint64_t index, uint32_t gen)
+{
+    struct pagefmt_hdr *h = page;
+    uint64_t *payload = (uint64_t *)(h + 1);
+    uint64_t w = pagefmt_plain_word(seed, index, gen);
+    unsigned i;
+
+    for (i = 0; i < PAGEFMT_PAYLOAD_WORDS; i++) {
+        payload[i] = w;
+    }
+    pagefmt_set_hdr(h, seed, index, gen, PAGEFMT_MAGIC_PLAIN);
+}
+
+/* 0 if the page at @page is a good random page number @index. */
 static inline int pagefmt_check(const void *page, uint64_t index)
 {
     const struct pagefmt_hdr *h = page;
 
     return h->magic != PAGEFMT_MAGIC || h->index != index ||
            h->csum != pagefmt_csum((const uint64_t *)(h + 1));
+}
+
+/*
+ * 0 if the page at @page is a good plain page number @index: its payload
+ * is the word of (its seed, @index, its generation), every time.
+ */
+static inline int pagefmt_check_plain(const void *page, uint64_t index)
+{
+    const struct pagefmt_hdr *h = page;
+    const uint64_t *payload = (const uint64_t *)(h + 1);
+    uint64_t w = pagefmt_plain_word(h->seed, index, h->gen);
+    unsigned i;
+
+    if (h->magic != PAGEFMT_MAGIC_PLAIN || h->index != index) {
+        return 1;
+    }
+    for (i = 0; i < PAGEFMT_PAYLOAD_WORDS; i++) {
+        if (payload[i] != w) {
+            return 1;
+        }
+    }
+    return h->csum != pagefmt_csum(payload);
 }
 
 #endif /* TEST_GUEST_PAGEFMT_H */

@@ -4,9 +4,11 @@
  * (bare/main.c), which provide the platform (workload.h).
  *
  * It fills a test area of guest.mib MiB with self-describing pages
- * (pagefmt.h), then loops forever: a heartbeat line every guest.hb ms,
- * page rewrites at guest.dirty MB/s inside a hot set, optional
- * continuous verification, and commands read from the serial console.
+ * (pagefmt.h), guest.plain percent of them plain (a compressible
+ * payload), the others random, then loops forever: a heartbeat line
+ * every guest.hb ms, page rewrites at guest.dirty MB/s inside a hot set,
+ * optional continuous verification, and commands read from the serial
+ * console.
  * Every line it prints is plain ASCII; see README.md for the parameters
  * and the serial protocol.
  *
@@ -117,6 +119,25 @@ static uint64_t rnd(void)
 static uint64_t rnd_below(uint64_t n)
 {
     return (uint64_t)(((unsigned __int128)rnd() * n) >> 64);
+}
+
+/*
+ * Is page @i plain?  guest.plain percent of the pages are, spread evenly:
+ * page i is plain when floor((i + 1) * plain / 100) steps up at i, so
+ * every run of 100 pages holds exactly that many (plain=50: every other
+ * page, the odd ones).
+ */
+static inline bool plain_page(uint64_t i)
+{
+    uint64_t pct = wl_params.plain;
+
+    return (i + 1) * pct / 100 != i * pct / 100;
+}
+
+/* The magic of page @i's kind. */
+static inline uint32_t page_magic(uint64_t i)
+{
+    return plain_page(i) ? PAGEFMT_MAGIC_PLAIN : PAGEFMT_MAGIC;
 }
 
 static inline uint8_t *page(uint64_t i)
@@ -401,6 +422,8 @@ static void parse_param(const char *key, const char *val)
         ok = parse_flag(val, &p->thp);
     } else if (!strcmp(key, "touch")) {
         ok = parse_num(val, &p->touch, 10, 0, UINT64_MAX);
+    } else if (!strcmp(key, "plain")) {
+        ok = parse_num(val, &p->plain, 10, 0, 100);
     } else {
         out("WARN unknown parameter guest.%s", key);
         return;
@@ -506,16 +529,32 @@ static void set_hot(uint64_t mib)
     hot_pages = mib ? MIN(mib * PAGES_PER_MIB, npages) : npages;
 }
 
+/* Write page @i, generation @gen, of the kind that page @i is. */
+static void write_page(uint64_t i, uint32_t gen)
+{
+    if (plain_page(i)) {
+        pagefmt_write_plain(page(i), wl_params.seed, i, gen);
+    } else {
+        pagefmt_write(page(i), wl_params.seed, i, gen);
+    }
+}
+
+/* Plain pages among the first @n. */
+static uint64_t plain_pages(uint64_t n)
+{
+    return n * wl_params.plain / 100;
+}
+
 static void fill(void)
 {
     uint64_t i, t0 = plat_now_ns();
 
     for (i = 0; i < npages; i++) {
-        pagefmt_write(page(i), wl_params.seed, i, 1);
+        write_page(i, 1);
         gens[i] = 1;
     }
-    out("FILL pages=%" PRIu64 " ms=%" PRIu64, npages,
-        (plat_now_ns() - t0) / NS_PER_MS);
+    out("FILL pages=%" PRIu64 " ms=%" PRIu64 " plain=%" PRIu64, npages,
+        (plat_now_ns() - t0) / NS_PER_MS, plain_pages(npages));
 }
 
 /* ---- heartbeat ---- */
@@ -580,7 +619,7 @@ static void dirty_one(void)
 {
     uint64_t i = rnd_below(hot_pages);
 
-    pagefmt_write(page(i), wl_params.seed, i, ++gens[i]);
+    write_page(i, ++gens[i]);
 }
 
 static void dirty_step(uint64_t deadline)
@@ -662,7 +701,8 @@ static void verify_page(uint64_t i)
         /* never written (guest.fill=0): zero, as the machine gave it */
         return;
     }
-    if (pagefmt_check(h, i) || h->seed != wl_params.seed) {
+    if ((plain_page(i) ? pagefmt_check_plain(h, i) : pagefmt_check(h, i)) ||
+        h->seed != wl_params.seed) {
         kind = all_zero(page(i)) ? "zero" : "corrupt";
     } else if (h->gen != gens[i]) {
         kind = "stale";
@@ -867,14 +907,14 @@ static void touch_step(uint64_t deadline)
             t0 = plat_stamp();
             h->gen = gens[i] + 1;
             t1 = plat_stamp();
-            pagefmt_write(page(i), wl_params.seed, i, ++gens[i]);
+            write_page(i, ++gens[i]);
         } else {
             uint64_t idx;
 
             t0 = plat_stamp();
             idx = h->index;
             t1 = plat_stamp();
-            if (idx != i || h->magic != PAGEFMT_MAGIC) {
+            if (idx != i || h->magic != page_magic(i)) {
                 tch.bad++;
             }
         }
@@ -1044,9 +1084,9 @@ void wl_main(const char *cmdline)
 
     parse_cmdline(cmdline);
     out("PARAMS mib=%" PRIu64 " seed=%" PRIu64 " fill=%d dirty=%s hot=%"
-        PRIu64 " hb=%" PRIu64 " verify=%d touch=%" PRIu64 "%s", p->mib, p->seed,
-        p->fill, rate_str(p->dirty), p->hot_mib, p->hb_ms, p->verify,
-        p->touch, fields(WL_PARAMS));
+        PRIu64 " hb=%" PRIu64 " verify=%d touch=%" PRIu64 " plain=%" PRIu64
+        "%s", p->mib, p->seed, p->fill, rate_str(p->dirty), p->hot_mib,
+        p->hb_ms, p->verify, p->touch, p->plain, fields(WL_PARAMS));
     clock_info();
 
     rng = p->seed ^ 0x6d696772617465ull;

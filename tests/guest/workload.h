@@ -68,6 +68,7 @@ struct wl_params {
     uint64_t hb_ms;         /* guest.hb: 0 = off */
     bool verify;            /* guest.verify: continuous verification */
     uint64_t touch;         /* guest.touch: random accesses after fill */
+    uint64_t plain;         /* guest.plain: percent of plain pages */
     bool thp;               /* guest.thp: for the platform to use or not */
 };
 

@@ -9,7 +9,8 @@
  * destination's RAM file must equal the source's byte for byte.
  *
  * Each case runs precopy on one channel, multifd with two channels, and
- * multifd with zstd.  The "rewrite" cases also change pages through
+ * multifd with zstd or zlib (the branch places pages by file for every
+ * codec, as for none).  The "rewrite" cases also change pages through
  * QEMU (qtest writes, which the dirty bitmap sees) while the first passes
  * run: data pages become zero and holes become data, so that pages go
  * again as the other kind.  The "probe" case also reads the
@@ -649,14 +650,11 @@ static const char *expected_place(const IntegrityCase *c)
     if (c->anon) {
         return "mapping (not a file)";
     }
-    if (c->thp) {
-        return "mapping (transparent huge pages)";
-    }
     if (c->prealloc) {
         return "mapping (preallocated)";
     }
-    if (c->multifd && strcmp(c->compression, "none")) {
-        return "mapping (multifd compression)";
+    if (c->thp) {
+        return "mapping (transparent huge pages)";
     }
     /* Not a file that had data already; not with postcopy */
     if (c->multifd && !c->part_written && !c->postcopy && !c->fs) {
@@ -1031,6 +1029,9 @@ static const IntegrityCase cases[] = {
     { "precopy", false, NULL },
     { "multifd/none", true, "none" },
     { "multifd/zstd", true, "zstd" },
+    { "multifd/zlib", true, "zlib" },
+    { "multifd/zstd/part-written", true, "zstd", true,
+      .part_written = true },
     { "precopy/rewrite", false, NULL, true },
     { "multifd/none/rewrite", true, "none", true },
     { "multifd/none/probe", true, "none", true, false, true },
@@ -1053,6 +1054,7 @@ static const IntegrityCase cases[] = {
       .switchover = SWITCHOVER_FIRST_PASS },
     { "fs/ext4/precopy-paused", false, NULL, .fs = &test_fs[0] },
     { "fs/ext4/multifd-paused", true, "none", .fs = &test_fs[0] },
+    { "fs/ext4/multifd-zstd-paused", true, "zstd", .fs = &test_fs[0] },
     { "fs/ext4/precopy-live", false, NULL, .fs = &test_fs[0], .live = true },
     { "fs/ext4/multifd-live", true, "none", .fs = &test_fs[0], .live = true },
     { "fs/xfs/precopy-paused", false, NULL, .fs = &test_fs[1] },
