@@ -575,6 +575,12 @@ def main():
             except (RuntimeError, TimeoutError, EOFError) as e:
                 errors.append(f'{sc.name}: {e}')
                 print(f'bench: {sc.name}: FAILED: {e}', flush=True)
+    except (KeyboardInterrupt, SystemExit) as e:
+        # Keep what was measured: the file says the run was cut short,
+        # and scenarios not reached are missing from it.
+        errors.append(f'interrupted ({type(e).__name__}) during '
+                      f'{sc.name}; later scenarios not run')
+        print(f'bench: interrupted during {sc.name}', flush=True)
     finally:
         bench.cleanup()
     if bench_report.binaries() != bins:
