@@ -568,6 +568,7 @@ def main():
     limits['host_memory'] = bench.host_memory
     print(f'bench: machine limits: {json.dumps(limits)}', flush=True)
     errors = []
+    sc = None
     try:
         for sc in chosen:
             try:
@@ -578,9 +579,10 @@ def main():
     except (KeyboardInterrupt, SystemExit) as e:
         # Keep what was measured: the file says the run was cut short,
         # and scenarios not reached are missing from it.
-        errors.append(f'interrupted ({type(e).__name__}) during '
-                      f'{sc.name}; later scenarios not run')
-        print(f'bench: interrupted during {sc.name}', flush=True)
+        where = sc.name if sc else 'the first scenario'
+        errors.append(f'interrupted ({type(e).__name__}) during {where}; '
+                      'later scenarios not run')
+        print(f'bench: interrupted during {where}', flush=True)
     finally:
         bench.cleanup()
     if bench_report.binaries() != bins:
