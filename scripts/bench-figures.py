@@ -289,9 +289,10 @@ def latest_full(runs):
 
 def scenario_order(runs):
     """Scenarios in bench.py's order: as they first appear, newest file
-    first."""
+    first, full runs before the others (a run of a few scenarios with
+    --only lists them in the order asked for)."""
     order = []
-    for r in reversed(runs):
+    for r in sorted(reversed(runs), key=lambda r: bool(r.ineligible())):
         for sc in r.scenarios:
             if sc not in order:
                 order.append(sc)
