@@ -86,11 +86,14 @@ def caps(m, mode):
     m.cmd('migrate-set-parameters', args_dict=p)
 
 
-def one(build, mode, dest, mib, src_path, tmp, perf):
+def one(build, mode, dest, mib, src_path, tmp, perf, srckind='anon'):
     binary = miglib.BUILDS[build]
-    # The source's RAM is anonymous and loaded from the state file just
-    # before the run, as warm as a guest's that has written it.
-    src = vm(binary, 'src', tmp, mib, DESTS['anon'].format(m=mib), True)
+    # The source's RAM (anonymous unless --src says otherwise) is loaded
+    # from the state file just before the run, as warm as a guest's that
+    # has written it.
+    srcram = os.path.join('/dev/shm', f'engine-ab-srcram-{os.getpid()}')
+    src = vm(binary, 'src', tmp, mib,
+             DESTS[srckind].format(m=mib, p=srcram), True)
     src.cmd('migrate-incoming', uri=f'file:{src_path}')
     while src.cmd('query-status')['status'] == 'inmigrate':
         time.sleep(0.05)
@@ -104,9 +107,11 @@ def one(build, mode, dest, mib, src_path, tmp, perf):
         caps(dst, mode)
         dst.cmd('migrate-incoming', uri=f'unix:{sock}')
         if perf:
-            rec = subprocess.Popen(['perf', 'record', '-q', '-e', 'cpu-clock',
-                                    '-g', '-p', str(dst.get_pid()), '-o',
-                                    f'{perf}-{build}-{mode}-{dest}.data'])
+            rec = [subprocess.Popen(['perf', 'record', '-q', '-e',
+                                     'cpu-clock', '-g', '-p',
+                                     str(m.get_pid()), '-o',
+                                     f'{perf}-{build}-{mode}-{dest}-{w}.data'])
+                   for m, w in ((dst, 'dst'), (src, 'src'))]
             time.sleep(0.5)
         s0 = miglib.cpu_seconds(src.get_pid())
         d0 = miglib.cpu_seconds(dst.get_pid())
@@ -120,20 +125,22 @@ def one(build, mode, dest, mib, src_path, tmp, perf):
         d1 = miglib.cpu_seconds(dst.get_pid())
         if info['status'] != 'completed':
             raise RuntimeError(f'{build}: {info}')
-        return {'build': build, 'mode': mode, 'dest': dest, 'wall_s': wall,
+        return {'build': build, 'mode': mode, 'dest': dest, 'src': srckind,
+                'wall_s': wall,
                 'src_cpu_s': s1 - s0, 'dst_cpu_s': d1 - d0,
                 'total_time_ms': info.get('total-time')}
     finally:
-        if rec:
-            rec.send_signal(2)
-            rec.wait()
+        for r in rec or []:
+            r.send_signal(2)
+            r.wait()
         for m in (src, dst):
             try:
                 m.shutdown(timeout=10)
             except Exception:  # pylint: disable=broad-except
                 m.kill()
-        if os.path.exists(dst_path):
-            os.unlink(dst_path)
+        for path in (dst_path, srcram):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def main():
@@ -142,6 +149,8 @@ def main():
     ap.add_argument('--reps', type=int, default=7)
     ap.add_argument('--mode', default='precopy,multifd')
     ap.add_argument('--dest', default='anon,prealloc')
+    ap.add_argument('--src', default='anon', choices=sorted(DESTS),
+                    help="the source's RAM, of the kinds of --dest")
     ap.add_argument('--zero', type=float, default=0.0,
                     help='share of zero MiB in the source (0-1)')
     ap.add_argument('--builds', default='vanilla,patched')
@@ -157,12 +166,13 @@ def main():
             for mode in a.mode.split(','):
                 for dest in a.dest.split(','):
                     for b in builds:        # warm-up, not counted
-                        one(b, mode, dest, a.mib, src_path, tmp, None)
+                        one(b, mode, dest, a.mib, src_path, tmp, None,
+                            a.src)
                     for r in range(a.reps):
                         order = builds if r % 2 == 0 else builds[::-1]
                         for b in order:
                             s = one(b, mode, dest, a.mib, src_path, tmp,
-                                    a.perf if r == 0 else None)
+                                    a.perf if r == 0 else None, a.src)
                             s['load1'] = os.getloadavg()[0]
                             runs.append(s)
                             print(json.dumps(s), flush=True)
