@@ -10,30 +10,20 @@ page=$top/qemu/docs/devel/migration/ram-engine.rst
 frag=$top/qemu/docs/devel/migration/ram-engine-figures.rst.inc
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-ok() {
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then
-        echo "ok $n - $2"
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-        sed 's/^/# /' "$work/out" 2>/dev/null | head -20
-    fi
-}
+# shellcheck source=tests/scripts/tap.sh
+. "$top/tests/scripts/tap.sh"
 
 grep -q '^\.\. include:: ram-engine-figures\.rst\.inc' "$page" > "$work/out" 2>&1
-ok $? "the design page includes the generated figures"
+ok $? "the design page includes the generated figures" "$work/out"
 
 python3 "$top/scripts/bench-figures.py" --check "$frag" > "$work/out" 2>&1
-ok $? "the figures in the series are what the result files give"
+ok $? "the figures in the series are what the result files give" "$work/out"
 
 sed 's/[0-9]\.[0-9][0-9]/9.99/' "$frag" > "$work/edited"
 python3 "$top/scripts/bench-figures.py" --check "$work/edited" \
     > "$work/out" 2>&1
 [ $? != 0 ]
-ok $? "--check fails on a fragment with a number edited by hand"
+ok $? "--check fails on a fragment with a number edited by hand" "$work/out"
 
 echo "1..$n"
 exit $((failed > 0))

@@ -18,17 +18,8 @@ cp -r "$top/patches" "$PATCH_DIR"
 cp -r "$top/patches" "$work/patches.orig"
 npatches=$(grep -c . "$PATCH_DIR/series")
 
-n=0
-failed=0
-ok() {
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then
-        echo "ok $n - $2"
-    else
-        echo "not ok $n - $2"
-        failed=$((failed + 1))
-    fi
-}
+# shellcheck source=tests/scripts/tap.sh
+. "$top/tests/scripts/tap.sh"
 # expect DESCRIPTION COMMAND...: command succeeds
 expect() {
     local d=$1
