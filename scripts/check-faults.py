@@ -42,6 +42,13 @@ How the faults are made:
       the migration then completes and the guest's own verification on
       the destination finds the page.  On the source (cont after the
       migration) the guest must find nothing.
+  uffd-eio   the destination runs with tests/qtest/preload/uffd-read-eio.so
+      preloaded and UFFD_READ_EIO_ONCE=1: its first read() of a
+      userfaultfd fails with EIO, as a kernel could fail it, and the
+      fault stays queued.  Postcopy: the switchover at 5 %, then the
+      guest's own touches fault.  The page server must pause postcopy
+      (never leave a vCPU waiting for good), and a recovery must finish
+      the migration.
 
 The guest: RAM_MIB MiB of RAM, a test area of AREA_MIB MiB of which the
 first HOT_MIB MiB are rewritten at DIRTY_MBPS MiB/s, verified
@@ -108,7 +115,11 @@ MODES = ['precopy', 'multifd', 'postcopy-preempt', 'mapped-ram-save',
          'mapped-ram-restore']
 FAULTS = ['cut-src-10', 'cut-src-50', 'cut-src-90', 'cut-dst-10',
           'cut-dst-50', 'cut-dst-90', 'kill-dst', 'enospc', 'flip-hdr',
-          'flip-data']
+          'flip-data', 'uffd-eio']
+# The shim of tests/qtest/preload/ that fails the destination's first
+# read() of its userfaultfd (built with the qtests by make build).
+UFFD_EIO_SHIM = os.path.join(TOP, 'build', 'qemu', 'tests', 'branch',
+                             'uffd-read-eio.so')
 
 # The outcomes, as codes.  The script classifies what it saw into one
 # of these, or describes it in words when it fits none.
@@ -181,6 +192,15 @@ EXPECTED['mapped-ram-restore', 'kill-dst'] = ('RK', '')
 EXPECTED['mapped-ram-restore', 'enospc'] = ('R', '')
 EXPECTED['mapped-ram-restore', 'flip-hdr'] = ('R', '')
 EXPECTED['mapped-ram-restore', 'flip-data'] = ('RB', _PAGE_DATA)
+EXPECTED['postcopy-preempt', 'uffd-eio'] = ('P', '')
+for _m in ('precopy', 'multifd'):
+    EXPECTED[_m, 'uffd-eio'] = (
+        'n/a', 'not run: nothing touches guest RAM while a precopy '
+               'destination loads (multifd fill faults: ram-fault-test '
+               'fill/read-error touches pages through qtest)')
+for _m in ('mapped-ram-save', 'mapped-ram-restore'):
+    EXPECTED[_m, 'uffd-eio'] = (
+        'n/a', 'not run: no userfaultfd in a save or a restore')
 
 
 class CellError(Exception):
@@ -418,9 +438,11 @@ class BuildRun:
 
     # -- QEMUs ---------------------------------------------------------------
 
-    def start(self, role, cell, ram=None, incoming=False, extra=()):
+    def start(self, role, cell, ram=None, incoming=False, extra=(),
+              wrapper=()):
         """A QEMU of this build with the guest; ram: a file for the
-        destination's RAM (shared), or None for anonymous RAM."""
+        destination's RAM (shared), or None for anonymous RAM; wrapper:
+        a command to run QEMU under."""
         self.n += 1
         tag = f'{self.n:03d}-{cell}-{role}'
         if ram:
@@ -433,7 +455,8 @@ class BuildRun:
                 '-object', backend] + list(extra) + \
             miglib.linux_guest_args(GUEST_PARAMS)
         g = miglib.Guest(self.binary, tag, args, self.tmp,
-                         incoming=incoming, log_dir=self.logdir)
+                         incoming=incoming, log_dir=self.logdir,
+                         wrapper=wrapper)
         g.killed = False
         g.cell = cell
         self.say(f'{tag} started (pid {g.pid})')
@@ -661,8 +684,15 @@ class BuildRun:
         """postcopy with postcopy-preempt."""
         src = self.source(name)
         self.set_mode(src, mode, True)
+        wrapper = ()
+        if fault == 'uffd-eio':
+            if not os.path.exists(UFFD_EIO_SHIM):
+                raise CellError(f'{UFFD_EIO_SHIM} is not built')
+            wrapper = ('env', f'LD_PRELOAD={UFFD_EIO_SHIM}',
+                       'UFFD_READ_EIO_ONCE=1')
         dst = self.start('dst', name, incoming=True,
-                         ram=self.ram_path(name, fault == 'enospc'))
+                         ram=self.ram_path(name, fault == 'enospc'),
+                         wrapper=wrapper)
         self.set_mode(dst, mode, False)
         uri = f'unix:{self.tmp}/{dst.tag}.sock'
         try:

@@ -191,15 +191,16 @@ class Guest:
     serial console (a socket pair) read by a GuestConsole.
 
     With incoming, QEMU waits for migrate-incoming (-incoming defer).
+    wrapper: a command QEMU runs under (e.g. env LD_PRELOAD=...).
     QEMU's stdout and stderr go to log_dir/<tag>.log."""
 
     def __init__(self, binary, tag, args, tmpdir, incoming=False,
-                 log_dir=None):
+                 log_dir=None, wrapper=()):
         if incoming:
             args = list(args) + ['-incoming', 'defer']
         self.tag = tag
-        self.vm = QEMUMachine(binary, args=args, name=tag,
-                              base_temp_dir=tmpdir,
+        self.vm = QEMUMachine(binary, args=args, wrapper=list(wrapper),
+                              name=tag, base_temp_dir=tmpdir,
                               log_dir=log_dir or tmpdir)
         self.vm.set_console()
         self.vm.launch()

@@ -207,6 +207,10 @@ COMPAT_CASES="
 /x86_64/migration/postcopy/preempt/plain
 /x86_64/migration/postcopy/recovery/plain
 /x86_64/migration/postcopy/preempt/recovery/plain
+/x86_64/migration/multifd+postcopy/plain
+/x86_64/migration/multifd+postcopy/preempt/plain
+/x86_64/migration/multifd+postcopy/recovery/tls/psk
+/x86_64/migration/multifd+postcopy/preempt/recovery/tls/psk
 /x86_64/migration/precopy/file
 /x86_64/migration/precopy/file/mapped-ram
 /x86_64/migration/multifd/file/mapped-ram
@@ -362,6 +366,39 @@ fs_mount() {
         EXIT
 }
 
+# ram-exact-test's "hugetlbfs" cases want a hugetlbfs with 2 MiB pages for
+# the RAM of both QEMUs (QTEST_HUGETLB_DIR).  These machines start with no
+# huge pages: reserve what is missing (vm.nr_hugepages), mount one, and
+# give both back at exit.  Without root those cases report a skip, which
+# tests/skip-allowed.txt does not allow.
+HUGETLB_PAGES=160
+hugetlb_mount() {
+    local dir=$results/hugetlb old free
+    local nr=/proc/sys/vm/nr_hugepages
+    local fr=/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
+    [ -n "${QTEST_HUGETLB_DIR:-}" ] && return
+    [ -w "$nr" ] && [ -r "$fr" ] || return
+    old=$(cat "$nr")
+    free=$(cat "$fr")
+    if [ "$free" -lt "$HUGETLB_PAGES" ]; then
+        echo $((old + HUGETLB_PAGES - free)) > "$nr" 2>/dev/null || return
+        if [ "$(cat "$fr")" -lt "$HUGETLB_PAGES" ]; then
+            echo "$old" > "$nr"
+            echo "# hugetlbfs: could not reserve $HUGETLB_PAGES pages of 2 MiB"
+            return
+        fi
+    fi
+    mkdir -p "$dir" || return
+    mountpoint -q "$dir" ||
+        mount -t hugetlbfs -o pagesize=2M,mode=0700 ram-hugetlb "$dir" \
+            2>/dev/null || { echo "$old" > "$nr"; return; }
+    hugetlb_old=$old
+    eval "old=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
+    trap "${old:+$old; }"'umount "$results/hugetlb" 2>/dev/null; '\
+'echo "$hugetlb_old" > /proc/sys/vm/nr_hugepages' EXIT
+    export QTEST_HUGETLB_DIR=$dir
+}
+
 run_qtests() {
     local t
     for t in "$build"/tests/branch/*-test; do
@@ -441,7 +478,7 @@ run_guest() {
 accel_banner | tee -a "$summary"
 skip_allowed_banner | tee -a "$summary"
 case $suite in
-all|compat|compat-smoke|qtests) thp_mount; fs_mount ;;
+all|compat|compat-smoke|qtests) thp_mount; fs_mount; hugetlb_mount ;;
 esac
 case $suite in
 all)

@@ -10,6 +10,11 @@
  * faulting threads waiting for good.  When the shim fails a read it
  * says so on stderr, once.
  *
+ * With UFFD_READ_EIO_ONCE=1 in the environment only the first such
+ * read() fails, and the message stays queued in the userfaultfd: a
+ * postcopy destination must then pause, and read it after a recovery
+ * (scripts/check-faults.py, fault uffd-eio).
+ *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -18,6 +23,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +47,7 @@ ssize_t read(int fd, void *buf, size_t count)
 {
     static ssize_t (*real_read)(int, void *, size_t);
     static int said;
+    const char *once = getenv("UFFD_READ_EIO_ONCE");
 
     if (!real_read) {
         real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT,
@@ -49,7 +56,11 @@ ssize_t read(int fd, void *buf, size_t count)
     /* Event reads are whole struct uffd_msg; test the fd only then. */
     if (count && count % sizeof(struct uffd_msg) == 0 &&
         is_userfaultfd(fd)) {
-        if (!__atomic_exchange_n(&said, 1, __ATOMIC_SEQ_CST)) {
+        if (__atomic_exchange_n(&said, 1, __ATOMIC_SEQ_CST)) {
+            if (once && *once == '1') {
+                return real_read(fd, buf, count);
+            }
+        } else {
             static const char msg[] =
                 "uffd-read-eio: read() of a userfaultfd fails with EIO\n";
             ssize_t unused = write(2, msg, sizeof(msg) - 1);
