@@ -55,6 +55,8 @@ class Scenario:
         self.paused = kw.get('paused', False)
         self.backend = kw.get('backend', 'file' if self.paused else 'anon')
         self.caps = kw.get('caps', {})
+        # Capabilities only the branch has, set on it only
+        self.branch_caps = kw.get('branch_caps', {})
         self.params = kw.get('params', {})
         self.dirty = kw.get('dirty', 0)           # MB/s
         self.hot_mib = kw.get('hot_mib', 0)
@@ -77,6 +79,20 @@ class Scenario:
 
 MULTIFD = {'multifd': True}
 MULTIFD_PARAMS = {'multifd-channels': 2, 'multifd-compression': 'none'}
+POSTCOPY_PREEMPT = {'postcopy-ram': True, 'postcopy-blocktime': True,
+                    'postcopy-preempt': True}
+
+
+def postcopy_multifd(n):
+    """Postcopy-preempt with n multifd channels: the branch keeps them
+    sending after the switchover (x-postcopy-multifd), upstream sends
+    every page on the main channel then (its multifd+postcopy)."""
+    return Scenario(f'postcopy-multifd{n}',
+                    f'postcopy-preempt + multifd x{n}, guest touching pages',
+                    4096, 3584, postcopy=True, touch=20000,
+                    caps=dict(POSTCOPY_PREEMPT, multifd=True),
+                    params={'multifd-channels': n},
+                    branch_caps={'x-postcopy-multifd': True})
 
 
 def scenarios():
@@ -118,8 +134,10 @@ def scenarios():
                  caps={'postcopy-ram': True, 'postcopy-blocktime': True}),
         Scenario('postcopy-preempt', 'postcopy-preempt, guest touching '
                  'pages', 4096, 3584, postcopy=True, touch=20000,
-                 caps={'postcopy-ram': True, 'postcopy-blocktime': True,
-                       'postcopy-preempt': True}),
+                 caps=POSTCOPY_PREEMPT),
+        postcopy_multifd(1),
+        postcopy_multifd(2),
+        postcopy_multifd(4),
         Scenario('mapped-ram', 'mapped-ram save + restore',
                  4096, 3584, mode='file', paused=True,
                  caps={'mapped-ram': True}),
@@ -245,8 +263,10 @@ class Bench:
         self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
         sock = os.path.join(self.tmp, f'{tag}.sock')
+        caps = dict(sc.caps, **(sc.branch_caps if build == 'patched'
+                                 else {}))
         for g in (src, dst):
-            g.set_caps(sc.caps, sc.params)
+            g.set_caps(caps, sc.params)
         dst.vm.cmd('migrate-incoming', uri=f'unix:{sock}')
         src_mark = src.con.mark()
         cpu0 = (src.cpu(), dst.cpu())
@@ -258,6 +278,7 @@ class Bench:
             # fault them in.
             miglib.wait_migrating(src.vm)
             src.vm.cmd('migrate-start-postcopy')
+            t_switch = time.monotonic() - t0
             miglib.wait_status(dst.vm, ('running',), timeout=120)
             dst.con.send(f'touch {sc.touch}')
         trail = []
@@ -272,6 +293,9 @@ class Bench:
         cpu1 = (src.cpu(), dst.cpu())
         sample = self.sample(build, tag, measured, info, t1 - t0, cpu0, cpu1)
         sample['dest_complete_s'] = t2 - t0
+        if sc.postcopy:
+            # Switchover to the last page placed: the destination completes
+            sample['postcopy_tail_s'] = t2 - t0 - t_switch
         sample.update(self.first_second(trail, sample, sum(cpu0)))
         if info['status'] != 'completed' or dinfo['status'] != 'completed':
             sample['error'] = f"{info['status']}/{dinfo['status']}"

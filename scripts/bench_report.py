@@ -40,6 +40,7 @@ METRICS = [
     ('postcopy_latency_us', 'postcopy remote fault latency (QMP)', 'us',
      True),
     ('postcopy_blocktime', 'postcopy blocktime', 'ms', True),
+    ('postcopy_tail_s', 'postcopy: switchover to the last page', 's', True),
 ]
 
 

@@ -2,7 +2,10 @@
 """Fault matrix: migrations of the live Linux test guest that go wrong.
 
 For each migration mode (precopy, multifd with 2 channels, postcopy with
-postcopy-preempt, mapped-ram save to a file, mapped-ram restore from a
+postcopy-preempt, postcopy with postcopy-preempt and 2 multifd channels
+that keep sending after the switchover (x-postcopy-multifd; upstream
+runs its multifd+postcopy there), the same over TLS (a PSK credential on
+every channel), mapped-ram save to a file, mapped-ram restore from a
 file) and each fault (a cut connection at 10, 50 and 90 % of the RAM
 sent, from the source's or from the destination's end; kill -9 of the
 destination; no space left for the RAM; a flipped byte in the stream or
@@ -111,7 +114,8 @@ MAPPED_RAM_HDR = (1).to_bytes(4, 'big') + (4096).to_bytes(8, 'big')
 # What the side that ran out of room must say in its error-desc.
 NO_SPACE = re.compile(r'No space left on device|Cannot allocate memory')
 
-MODES = ['precopy', 'multifd', 'postcopy-preempt', 'mapped-ram-save',
+MODES = ['precopy', 'multifd', 'postcopy-preempt', 'postcopy-multifd',
+         'postcopy-multifd-tls', 'mapped-ram-save',
          'mapped-ram-restore']
 FAULTS = ['cut-src-10', 'cut-src-50', 'cut-src-90', 'cut-dst-10',
           'cut-dst-50', 'cut-dst-90', 'kill-dst', 'enospc', 'flip-hdr',
@@ -193,6 +197,11 @@ EXPECTED['mapped-ram-restore', 'enospc'] = ('R', '')
 EXPECTED['mapped-ram-restore', 'flip-hdr'] = ('R', '')
 EXPECTED['mapped-ram-restore', 'flip-data'] = ('RB', _PAGE_DATA)
 EXPECTED['postcopy-preempt', 'uffd-eio'] = ('P', '')
+# Many-channel postcopy: what postcopy-preempt promises, with the
+# background pages on 2 multifd channels after the switchover.
+for _f in FAULTS:
+    EXPECTED['postcopy-multifd', _f] = EXPECTED['postcopy-preempt', _f]
+    EXPECTED['postcopy-multifd-tls', _f] = EXPECTED['postcopy-preempt', _f]
 for _m in ('precopy', 'multifd'):
     EXPECTED[_m, 'uffd-eio'] = (
         'n/a', 'not run: nothing touches guest RAM while a precopy '
@@ -427,6 +436,12 @@ class BuildRun:
         os.makedirs(self.logdir)
         self.tmp = tempfile.mkdtemp(prefix=f'faults-{build}-',
                                     dir='/dev/shm')
+        # The TLS modes' pre-shared key (user "qemu", as QEMU's default)
+        self.psk = os.path.join(self.tmp, 'psk')
+        os.makedirs(self.psk)
+        with open(os.path.join(self.psk, 'keys.psk'), 'w',
+                  encoding='utf-8') as f:
+            f.write('qemu:' + os.urandom(32).hex() + '\n')
         self.src = None
         self.n = 0
         self.saved = None       # the good mapped-ram file
@@ -450,9 +465,12 @@ class BuildRun:
                        f'mem-path={ram},share=on')
         else:
             backend = f'memory-backend-ram,id=ram0,size={RAM_MIB}M'
+        endpoint = 'client' if role == 'src' else 'server'
+        tls = (f'tls-creds-psk,id=tlscreds0,endpoint={endpoint},'
+               f'dir={self.psk}')
         args = ['-accel', self.accel, '-nodefaults', '-no-reboot',
                 '-machine', 'pc,memory-backend=ram0', '-m', f'{RAM_MIB}M',
-                '-object', backend] + list(extra) + \
+                '-object', backend, '-object', tls] + list(extra) + \
             miglib.linux_guest_args(GUEST_PARAMS)
         g = miglib.Guest(self.binary, tag, args, self.tmp,
                          incoming=incoming, log_dir=self.logdir,
@@ -517,11 +535,17 @@ class BuildRun:
     def set_mode(self, g, mode, src, params=None):
         """The mode's capabilities and parameters (retried while the last
         migration still cleans up)."""
-        caps = {'multifd': mode == 'multifd',
-                'postcopy-ram': mode == 'postcopy-preempt',
-                'postcopy-preempt': mode == 'postcopy-preempt',
+        postcopy = mode.startswith('postcopy')
+        caps = {'multifd': mode in ('multifd', 'postcopy-multifd',
+                                    'postcopy-multifd-tls'),
+                'postcopy-ram': postcopy,
+                'postcopy-preempt': postcopy,
                 'mapped-ram': mode.startswith('mapped-ram')}
-        p = {'multifd-channels': 2}
+        if self.build != 'vanilla':
+            # Upstream has no such capability: it runs multifd+postcopy
+            caps['x-postcopy-multifd'] = mode.startswith('postcopy-multifd')
+        p = {'multifd-channels': 2,
+             'tls-creds': 'tlscreds0' if mode.endswith('-tls') else ''}
         if src:
             p.update({'max-bandwidth': BW, 'max-postcopy-bandwidth': BW,
                       'downtime-limit': 1})
@@ -577,7 +601,7 @@ class BuildRun:
         try:
             if mode in ('precopy', 'multifd'):
                 self.live(cell, mode, fault, name)
-            elif mode == 'postcopy-preempt':
+            elif mode.startswith('postcopy'):
                 self.postcopy(cell, mode, fault, name)
             elif mode == 'mapped-ram-save':
                 self.save(cell, mode, name)
@@ -681,7 +705,8 @@ class BuildRun:
                             'bad pages')
 
     def postcopy(self, cell, mode, fault, name):
-        """postcopy with postcopy-preempt."""
+        """postcopy with postcopy-preempt, and with 2 multifd channels
+        and x-postcopy-multifd (upstream: multifd+postcopy)."""
         src = self.source(name)
         self.set_mode(src, mode, True)
         wrapper = ()

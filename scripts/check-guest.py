@@ -20,6 +20,11 @@ Modes:
                     migrate-start-postcopy; the source must report
                     postcopy-active
   postcopy-preempt  the same with the postcopy-preempt channel
+  postcopy-multifd  postcopy-preempt with 2 multifd channels that keep
+                    sending after the switchover (x-postcopy-multifd,
+                    where both builds have it; with vanilla on either
+                    side, upstream's multifd+postcopy); the source must
+                    have sent on them after postcopy-active
   mapped-ram        save to a file: URI (migration stops the guest), then
                     restore into a new QEMU (-S -incoming defer,
                     migrate-incoming, cont)
@@ -104,6 +109,10 @@ MODES = {
     'postcopy-preempt': {'caps': dict(POSTCOPY, **{'postcopy-preempt':
                                                    True}),
                          'postcopy': True},
+    'postcopy-multifd': {'caps': dict(POSTCOPY, **{'postcopy-preempt': True,
+                                                   'multifd': True}),
+                         'params': {'multifd-channels': 2},
+                         'postcopy': True, 'many': True},
     'mapped-ram': {'caps': {'mapped-ram': True}, 'file': True},
     'ping-pong': {'hops': PING_PONG_HOPS},
     'fresh-writes': {'fresh': True},
@@ -245,6 +254,8 @@ class ModeRun:
         state, however short, is seen."""
         caps = dict(self.spec.get('caps', {}))
         params = dict(self.spec.get('params', {}))
+        if self.many_channels():
+            caps['x-postcopy-multifd'] = True
         if src:
             caps['events'] = True
             if self.spec.get('postcopy'):
@@ -271,14 +282,22 @@ class ModeRun:
                     f"{pinfo.get('error-desc', 'no error-desc')}")
         raise Failed(msg)
 
+    def many_channels(self):
+        """x-postcopy-multifd: the mode wants it and both builds have it."""
+        return self.spec.get('many') and 'vanilla' not in (self.opts.src,
+                                                           self.opts.dst)
+
     def start_postcopy(self, src):
-        """Switch to postcopy after a second of precopy."""
+        """Switch to postcopy after a second of precopy; return the
+        source's multifd-bytes then."""
         try:
             miglib.wait_migrating(src.vm)
         except RuntimeError as e:
             raise Failed(str(e)) from e
         time.sleep(POSTCOPY_PRECOPY_S)
         src.vm.cmd('migrate-start-postcopy')
+        return src.vm.cmd('query-migrate').get('ram', {}).get(
+            'multifd-bytes', 0)
 
     def states_seen(self, src):
         """The migration states of the source's MIGRATION events."""
@@ -303,8 +322,9 @@ class ModeRun:
         if self.spec.get('fresh'):
             # Its PONG marks a moment after the migration started.
             src.con.send(f'ping started-{mark}')
+        multifd_at_switch = 0
         if self.spec.get('postcopy'):
-            self.start_postcopy(src)
+            multifd_at_switch = self.start_postcopy(src)
         info = self.wait_done(src, 'source', dst)
         wall = time.monotonic() - t0
         self.wait_done(dst, 'destination', src)
@@ -316,6 +336,12 @@ class ModeRun:
             if 'postcopy-active' not in states:
                 raise Failed(f'never entered postcopy-active: {states}')
             res['postcopy-requests'] = info['ram'].get('postcopy-requests')
+        if self.many_channels():
+            after = info['ram'].get('multifd-bytes', 0) - multifd_at_switch
+            if after <= 0:
+                raise Failed('x-postcopy-multifd: nothing went on the '
+                             'multifd channels after the switchover')
+            res['multifd-after-switch'] = after
         self.say(f'{src.tag} -> {dst.tag}: {wall:.2f} s, states {states}')
         return dst, res
 
@@ -522,6 +548,9 @@ def describe(res):
         out[-1] += f" (guest paused {res['paused_ms']:.0f} ms)"
     out.append(f"{info.get('ram', {}).get('transferred', 0) / 1e6:.0f} MB "
                'sent')
+    if 'multifd-after-switch' in res:
+        out.append(f"{res['multifd-after-switch'] >> 20} MiB on the multifd "
+                   "channels after the switchover")
     if 'postcopy-requests' in res:
         out.append(f"postcopy-active, {res['postcopy-requests']} page "
                    'requests')

@@ -17,6 +17,10 @@
 #                               bandwidth-capped so that postcopy-active is
 #                               reached (checked in the QMP events: source
 #                               postcopy-active, destination completed)
+#   migrate postcopy-parallel2  ... --postcopy --postcopy-after-precopy
+#                               --parallel --parallel-connections 2 (libvirt
+#                               sets multifd with postcopy: upstream's
+#                               multifd+postcopy protocol)
 #   guest-log                   the whole serial log: READY, no error line
 #
 # After each case the domain must be running on the expected side only,
@@ -520,6 +524,14 @@ if [ "$side" = a ]; then
     run_case migrate-postcopy case_postcopy a b --postcopy --postcopy-after-precopy "${postcopy_bw[@]}"
 else
     run_case migrate-postcopy case_postcopy b a --postcopy --postcopy-after-precopy "${postcopy_bw[@]}"
+fi
+ensure_running
+if [ "$side" = a ]; then
+    run_case migrate-postcopy-parallel2 case_postcopy a b --postcopy --postcopy-after-precopy \
+        --parallel --parallel-connections 2 "${postcopy_bw[@]}"
+else
+    run_case migrate-postcopy-parallel2 case_postcopy b a --postcopy --postcopy-after-precopy \
+        --parallel --parallel-connections 2 "${postcopy_bw[@]}"
 fi
 
 # The guest's serial log over the whole run: READY, and none of its own

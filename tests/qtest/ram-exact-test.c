@@ -38,6 +38,15 @@
  *   preempt), both sides reach postcopy-paused, and migrate-recover and
  *   a migrate with resume=true finish the migration.
  *
+ * - postcopy/multifd*: postcopy with 2 multifd channels and, where both
+ *   sides know it, x-postcopy-multifd: the source's multifd-bytes grow
+ *   by 4 MiB after the switchover (across versions: upstream's
+ *   multifd+postcopy).  multifd-one-side: the capability on one side
+ *   only fails both, with the reason, and neither hangs.
+ * - postcopy/vhost-user-blk: each QEMU has a vhost-user-blk device whose
+ *   backend (contrib/vhost-user-blk) shares guest RAM; the destination's
+ *   backend must hold a userfaultfd during postcopy (it got
+ *   POSTCOPY_ADVISE, and the page server polls it).
  * - precopy/, multifd/: plain precopy, and multifd with 2 channels, with
  *   rewrites in every pass (pause-before-switchover holds the source so
  *   that the last wave goes in the final pass).
@@ -85,6 +94,7 @@ typedef enum {
     PATH_XBZRLE,
     PATH_POSTCOPY,
     PATH_PRECOPY,
+    PATH_POSTCOPY_MISMATCH,
 } MigPath;
 
 /* The destination's RAM */
@@ -106,9 +116,11 @@ typedef struct {
     bool preempt;       /* postcopy: postcopy-preempt */
     bool recover;       /* postcopy: break and recover the connection */
     DstKind dst;
+    bool vhost_user;    /* a vhost-user-blk backend on each side */
 } ExactCase;
 
 static char *shm_dir;   /* RAM files and sockets */
+static GPid vhost_dst_pid;  /* the destination's vhost-user-blk, or 0 */
 static const char *hugetlb_dir;     /* QTEST_HUGETLB_DIR, or NULL */
 
 /* splitmix64: the content of a random page is a function of its index */
@@ -170,19 +182,26 @@ static uint8_t *map_file(const char *path, size_t len, bool writable)
     return p;
 }
 
-/* @mem_path: the RAM's shared file, or NULL for anonymous RAM */
+/*
+ * @mem_path: the RAM's shared file, or NULL for anonymous RAM;
+ * @vhost_sock: a vhost-user-blk backend's socket, or NULL
+ */
 static QTestState *start_qemu(const char *var, const char *mem_path,
-                              bool incoming, bool oob)
+                              bool incoming, bool oob, const char *vhost_sock)
 {
     QList *qmp_caps = NULL;
+    g_autofree char *vhost = vhost_sock ?
+        g_strdup_printf(" -chardev socket,id=vub,path=%s "
+                        "-device vhost-user-blk-pci,chardev=vub,num-queues=1",
+                        vhost_sock) : g_strdup("");
     g_autofree char *backend = mem_path ?
         g_strdup_printf("memory-backend-file,id=ram0,size=%dM,mem-path=%s,"
                         "share=on", RAM_MIB, mem_path) :
         g_strdup_printf("memory-backend-ram,id=ram0,size=%dM", RAM_MIB);
     g_autofree char *args = g_strdup_printf(
         "-accel kvm -accel tcg -nodefaults -display none -S -m %dM "
-        "-object %s -machine pc,memory-backend=ram0%s",
-        RAM_MIB, backend, incoming ? " -incoming defer" : "");
+        "-object %s -machine pc,memory-backend=ram0%s%s",
+        RAM_MIB, backend, incoming ? " -incoming defer" : "", vhost);
 
     if (oob) {
         /* migrate-recover is sent out of band */
@@ -216,6 +235,24 @@ static bool capability_on(QTestState *qts, const char *cap)
     }
     qobject_unref(rsp);
     return on;
+}
+
+/* Whether @qts knows migration capability @cap (a branch-only one) */
+static bool capability_known(QTestState *qts, const char *cap)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': "
+                           "'query-migrate-capabilities' }");
+    QList *list = qdict_get_qlist(rsp, "return");
+    const QListEntry *e;
+    bool known = false;
+
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        known |= !strcmp(qdict_get_str(d, "capability"), cap);
+    }
+    qobject_unref(rsp);
+    return known;
 }
 
 /*
@@ -563,6 +600,60 @@ static void read_through_destination(QTestState *to, const uint8_t *src,
     }
 }
 
+/*
+ * vhost-user-blk (contrib/, built with QEMU next to the binary of
+ * QTEST_QEMU_BINARY) serving @img on @sock; returns its pid once the
+ * socket is there.
+ */
+static GPid start_vhost_user_blk(const char *sock, const char *img)
+{
+    g_autofree char *dir = g_path_get_dirname(getenv("QTEST_QEMU_BINARY"));
+    g_autofree char *bin = g_strdup_printf("%s/contrib/vhost-user-blk/"
+                                           "vhost-user-blk", dir);
+    char *argv[] = { bin, (char *)"-s", (char *)sock, (char *)"-b",
+                     (char *)img, NULL };
+    g_autoptr(GError) err = NULL;
+    GPid pid;
+
+    if (!g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_message("%s is not built", bin);
+        g_assert_not_reached();
+    }
+    g_assert(g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                           NULL, NULL, &pid, &err));
+    for (int i = 0; i < 1000 && !g_file_test(sock, G_FILE_TEST_EXISTS);
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert(g_file_test(sock, G_FILE_TEST_EXISTS));
+    return pid;
+}
+
+static void stop_vhost_user_blk(GPid pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    g_spawn_close_pid(pid);
+}
+
+/* Whether process @pid holds a userfaultfd */
+static bool has_userfaultfd(GPid pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_strdup_printf("%s/%s", dir, name);
+        g_autofree char *target = g_file_read_link(path, NULL);
+
+        if (target && !strcmp(target, "anon_inode:[userfaultfd]")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void wait_paused(QTestState *qts)
 {
     const char *ungoals[] = { "failed", "completed", "active", NULL };
@@ -575,11 +666,29 @@ static void run_postcopy(QTestState *from, QTestState *to,
 {
     g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
     g_autofree char *uri2 = g_strdup_printf("unix:%s/sock-recover", shm_dir);
-    int64_t remaining;
+    int64_t remaining, multifd_at_switch, multifd_after = 0;
+    bool many = false;
 
     set_both(from, to, "postcopy-ram");
     if (c->preempt) {
         set_both(from, to, "postcopy-preempt");
+    }
+    if (c->multifd) {
+        set_both(from, to, "multifd");
+        migrate_set_parameter_int(from, "multifd-channels", 2);
+        migrate_set_parameter_int(to, "multifd-channels", 2);
+        /*
+         * Many-channel postcopy takes both sides to know it; across
+         * versions this is multifd+postcopy as upstream has it.
+         */
+        many = capability_known(from, "x-postcopy-multifd") &&
+               capability_known(to, "x-postcopy-multifd");
+        if (many) {
+            set_both(from, to, "x-postcopy-multifd");
+        } else {
+            g_test_message("x-postcopy-multifd: not on both sides, "
+                           "upstream's multifd+postcopy");
+        }
     }
     migrate_set_capability(from, "events", true);
     migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
@@ -606,12 +715,35 @@ static void run_postcopy(QTestState *from, QTestState *to,
     g_test_message("postcopy: switched with %" PRId64 " KiB unsent",
                    remaining >> 10);
     g_assert_cmpint(remaining, >, RAM_SIZE / 2);
+    multifd_at_switch = read_ram_property_int(from, "multifd-bytes");
     if (c->preempt) {
         g_assert(capability_on(from, "postcopy-preempt"));
         g_assert(capability_on(to, "postcopy-preempt"));
     }
     read_through_destination(to, src, 0);
+    if (vhost_dst_pid) {
+        /*
+         * The destination's backend got POSTCOPY_ADVISE and opened a
+         * userfaultfd of its own, which QEMU's page server polls.
+         */
+        g_assert(has_userfaultfd(vhost_dst_pid));
+        g_test_message("postcopy: the destination's vhost-user-blk holds a "
+                       "userfaultfd");
+    }
 
+    if (many) {
+        /* Pages go on the multifd channels after the switchover */
+        while (multifd_after < multifd_at_switch + (4 << 20)) {
+            g_autofree char *status = migrate_query_status(from);
+
+            g_assert_cmpstr(status, ==, "postcopy-active");
+            multifd_after = read_ram_property_int(from, "multifd-bytes");
+            g_usleep(10 * 1000);
+        }
+        g_test_message("postcopy: %" PRId64 " KiB on the multifd channels "
+                       "after the switchover, and counting",
+                       (multifd_after - multifd_at_switch) >> 10);
+    }
     if (c->recover) {
         /* Break the connection from one end; both ends must pause */
         migrate_pause(c->preempt ? to : from);
@@ -634,6 +766,75 @@ static void run_postcopy(QTestState *from, QTestState *to,
     g_test_message("postcopy: %" PRId64 " page requests served",
                    read_ram_property_int(from, "postcopy-requests"));
     g_assert_cmpint(read_ram_property_int(from, "postcopy-requests"), >, 0);
+}
+
+static char *status_of(QTestState *qts, char **error_desc)
+{
+    QDict *rsp = migrate_query(qts);
+    char *status = g_strdup(qdict_get_try_str(rsp, "status") ?: "");
+
+    *error_desc = g_strdup(qdict_get_try_str(rsp, "error-desc") ?: "");
+    qobject_unref(rsp);
+    return status;
+}
+
+/* Wait until @qts's migration failed; return its error-desc */
+static char *wait_failed(QTestState *qts)
+{
+    for (int i = 0; i < 600; i++) {
+        g_autofree char *status = NULL;
+        char *error_desc;
+
+        status = status_of(qts, &error_desc);
+        g_assert_cmpstr(status, !=, "completed");
+        if (!strcmp(status, "failed")) {
+            return error_desc;
+        }
+        g_free(error_desc);
+        g_usleep(100 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * x-postcopy-multifd on one side only: 10.2 has no capability exchange,
+ * so the multifd channels' handshake carries it.  Both sides must fail,
+ * with the reason on the side that knows it, and not hang.  The side
+ * that has it sets it: the source in the branch, the destination when
+ * the source is upstream.
+ */
+static void run_postcopy_mismatch(QTestState *from, QTestState *to)
+{
+    g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
+    bool src_has = capability_known(from, "x-postcopy-multifd");
+    bool dst_has = capability_known(to, "x-postcopy-multifd");
+    g_autofree char *src_err = NULL;
+    g_autofree char *dst_err = NULL;
+
+    g_assert(src_has || dst_has);
+    set_both(from, to, "postcopy-ram");
+    set_both(from, to, "postcopy-preempt");
+    set_both(from, to, "multifd");
+    migrate_set_parameter_int(from, "multifd-channels", 2);
+    migrate_set_parameter_int(to, "multifd-channels", 2);
+    migrate_set_capability(src_has ? from : to, "x-postcopy-multifd", true);
+    migrate_incoming_qmp(to, uri, NULL, "{ 'exit-on-error': false }");
+    migrate_qmp(from, to, uri, NULL, "{}");
+
+    dst_err = wait_failed(to);
+    src_err = wait_failed(from);
+    g_test_message("x-postcopy-multifd on the %s only: destination: %s; "
+                   "source: %s", src_has ? "source" : "destination",
+                   dst_err, src_err);
+    if (dst_has) {
+        /* The branch says which capability */
+        g_assert_nonnull(strstr(dst_err, "x-postcopy-multifd"));
+    } else {
+        g_assert_nonnull(strstr(dst_err, "version 2"));
+    }
+    /* Both still answer */
+    qtest_qmp_assert_success(from, "{ 'execute': 'query-status' }");
+    qtest_qmp_assert_success(to, "{ 'execute': 'query-status' }");
 }
 
 /*
@@ -669,6 +870,10 @@ static void test_exact(const void *opaque)
     const char *ram_dir = c->dst == DST_HUGETLB ? hugetlb_dir : shm_dir;
     g_autofree char *src_path = NULL;
     g_autofree char *dst_path = NULL;
+    g_autofree char *vub_img = NULL;
+    g_autofree char *vub_src = NULL;
+    g_autofree char *vub_dst = NULL;
+    GPid src_pid = 0;
     g_autofree char *sock = g_strdup_printf("%s/sock", shm_dir);
     g_autofree char *sock2 = g_strdup_printf("%s/sock-recover", shm_dir);
     g_autofree char *state = g_strdup_printf("%s/state", shm_dir);
@@ -676,7 +881,8 @@ static void test_exact(const void *opaque)
     uint8_t *src;
     int dst_fd;
 
-    if (c->path == PATH_POSTCOPY && !userfaultfd_usable()) {
+    if ((c->path == PATH_POSTCOPY || c->path == PATH_POSTCOPY_MISMATCH) &&
+        !userfaultfd_usable()) {
         return;
     }
     if (c->dst == DST_HUGETLB && !hugetlb_dir) {
@@ -686,9 +892,24 @@ static void test_exact(const void *opaque)
     }
     src_path = g_strdup_printf("%s/src-ram", ram_dir);
     dst_path = g_strdup_printf("%s/dst-ram", ram_dir);
-    from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false);
+    if (c->vhost_user) {
+        int fd;
+
+        vub_img = g_strdup_printf("%s/vub.img", shm_dir);
+        vub_src = g_strdup_printf("%s/vub-src.sock", shm_dir);
+        vub_dst = g_strdup_printf("%s/vub-dst.sock", shm_dir);
+        fd = open(vub_img, O_RDWR | O_CREAT, 0600);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(ftruncate(fd, 1 << 20), ==, 0);
+        close(fd);
+        src_pid = start_vhost_user_blk(vub_src, vub_img);
+        vhost_dst_pid = start_vhost_user_blk(vub_dst, vub_img);
+    }
+    from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false,
+                      vub_src);
     to = start_qemu("QTEST_QEMU_BINARY_DST",
-                    c->dst == DST_ANON ? NULL : dst_path, true, c->recover);
+                    c->dst == DST_ANON ? NULL : dst_path, true, c->recover,
+                    vub_dst);
     src = map_file(src_path, RAM_SIZE, true);
     dst_fd = -1;
     if (c->dst != DST_ANON) {
@@ -713,9 +934,12 @@ static void test_exact(const void *opaque)
     case PATH_PRECOPY:
         run_precopy(from, to, c, src);
         break;
+    case PATH_POSTCOPY_MISMATCH:
+        run_postcopy_mismatch(from, to);
+        break;
     }
 
-    if (!g_test_failed()) {
+    if (!g_test_failed() && c->path != PATH_POSTCOPY_MISMATCH) {
         g_assert_cmpuint(count_bad_pages(src, dst_fd,
                                          c->dst == DST_ANON ? to : NULL),
                          ==, 0);
@@ -726,6 +950,14 @@ static void test_exact(const void *opaque)
     munmap(src, RAM_SIZE);
     qtest_quit(from);
     qtest_quit(to);
+    if (c->vhost_user) {
+        stop_vhost_user_blk(src_pid);
+        stop_vhost_user_blk(vhost_dst_pid);
+        vhost_dst_pid = 0;
+        unlink(vub_img);
+        unlink(vub_src);
+        unlink(vub_dst);
+    }
     unlink(sock);
     unlink(sock2);
     unlink(state);
@@ -741,6 +973,14 @@ static const ExactCase cases[] = {
     { "postcopy/recovery-plain", PATH_POSTCOPY, .recover = true },
     { "postcopy/recovery-preempt", PATH_POSTCOPY, .preempt = true,
       .recover = true },
+    { "postcopy/multifd", PATH_POSTCOPY, .preempt = true, .multifd = true },
+    { "postcopy/multifd-recovery", PATH_POSTCOPY, .preempt = true,
+      .multifd = true, .recover = true },
+    { "postcopy/multifd-anon", PATH_POSTCOPY, .preempt = true,
+      .multifd = true, .dst = DST_ANON },
+    { "postcopy/multifd-one-side", PATH_POSTCOPY_MISMATCH },
+    { "postcopy/vhost-user-blk", PATH_POSTCOPY, .preempt = true,
+      .vhost_user = true },
     { "precopy/shmem", PATH_PRECOPY },
     { "multifd/shmem", PATH_PRECOPY, .multifd = true },
     { "precopy/anon", PATH_PRECOPY, .dst = DST_ANON },
