@@ -217,28 +217,11 @@ static void set_both(QTestState *from, QTestState *to, const char *cap)
     migrate_set_capability(to, cap, true);
 }
 
-/* Whether migration capability @cap is on in @qts */
-static bool capability_on(QTestState *qts, const char *cap)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': "
-                           "'query-migrate-capabilities' }");
-    QList *list = qdict_get_qlist(rsp, "return");
-    const QListEntry *e;
-    bool on = false;
-
-    QLIST_FOREACH_ENTRY(list, e) {
-        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
-
-        if (!strcmp(qdict_get_str(d, "capability"), cap)) {
-            on = qdict_get_bool(d, "state");
-        }
-    }
-    qobject_unref(rsp);
-    return on;
-}
-
-/* Whether @qts knows migration capability @cap (a branch-only one) */
-static bool capability_known(QTestState *qts, const char *cap)
+/*
+ * Whether @qts knows migration capability @cap (some are the branch's
+ * only); its state in @on
+ */
+static bool capability_lookup(QTestState *qts, const char *cap, bool *on)
 {
     QDict *rsp = qtest_qmp(qts, "{ 'execute': "
                            "'query-migrate-capabilities' }");
@@ -246,13 +229,34 @@ static bool capability_known(QTestState *qts, const char *cap)
     const QListEntry *e;
     bool known = false;
 
+    *on = false;
     QLIST_FOREACH_ENTRY(list, e) {
         QDict *d = qobject_to(QDict, qlist_entry_obj(e));
 
-        known |= !strcmp(qdict_get_str(d, "capability"), cap);
+        if (!strcmp(qdict_get_str(d, "capability"), cap)) {
+            known = true;
+            *on = qdict_get_bool(d, "state");
+        }
     }
     qobject_unref(rsp);
     return known;
+}
+
+/* Whether migration capability @cap is on in @qts */
+static bool capability_on(QTestState *qts, const char *cap)
+{
+    bool on;
+
+    capability_lookup(qts, cap, &on);
+    return on;
+}
+
+/* Whether @qts knows migration capability @cap */
+static bool capability_known(QTestState *qts, const char *cap)
+{
+    bool on;
+
+    return capability_lookup(qts, cap, &on);
 }
 
 /*
