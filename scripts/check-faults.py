@@ -46,7 +46,7 @@ How the faults are made:
       the destination finds the page.  On the source (cont after the
       migration) the guest must find nothing.
   uffd-eio   the destination runs with tests/qtest/preload/uffd-read-eio.so
-      preloaded and UFFD_READ_EIO_ONCE=1: its first read() of a
+      preloaded and UFFD_READ_EIO_ONCE=100: its 100th read() of a
       userfaultfd fails with EIO, as a kernel could fail it, and the
       fault stays queued.  Postcopy: the switchover at 5 %, then the
       guest's own touches fault.  The page server must pause postcopy
@@ -124,6 +124,10 @@ FAULTS = ['cut-src-10', 'cut-src-50', 'cut-src-90', 'cut-dst-10',
 # read() of its userfaultfd (built with the qtests by make build).
 UFFD_EIO_SHIM = os.path.join(TOP, 'build', 'qemu', 'tests', 'branch',
                              'uffd-read-eio.so')
+# ... and lets this many reads pass first: the earliest faults come while
+# the destination loads the device state, before its guest runs, where a
+# failure fails the migration (the source runs on) instead of pausing it.
+UFFD_EIO_NTH = 100
 
 # The outcomes, as codes.  The script classifies what it saw into one
 # of these, or describes it in words when it fits none.
@@ -714,7 +718,7 @@ class BuildRun:
             if not os.path.exists(UFFD_EIO_SHIM):
                 raise CellError(f'{UFFD_EIO_SHIM} is not built')
             wrapper = ('env', f'LD_PRELOAD={UFFD_EIO_SHIM}',
-                       'UFFD_READ_EIO_ONCE=1')
+                       f'UFFD_READ_EIO_ONCE={UFFD_EIO_NTH}')
         dst = self.start('dst', name, incoming=True,
                          ram=self.ram_path(name, fault == 'enospc'),
                          wrapper=wrapper)
@@ -728,8 +732,10 @@ class BuildRun:
             switch = max(5, pct - 10) / 100
             r = wait_ratio(src, switch)
             src.vm.cmd('migrate-start-postcopy')
-            st = wait_state(src, ('postcopy-active',) + FINAL, 60)[0]
-            if st != 'postcopy-active':
+            # uffd-eio: the first fault may pause postcopy at once
+            st = wait_state(src, ('postcopy-active', 'postcopy-paused') +
+                            FINAL, 60)[0]
+            if st not in ('postcopy-active', 'postcopy-paused'):
                 raise CellError(f'no postcopy-active after the switch: {st}')
             cell.details.append(f'migrate-start-postcopy at {r:.1%}')
             if fault.startswith('cut'):

@@ -10,10 +10,11 @@
  * faulting threads waiting for good.  When the shim fails a read it
  * says so on stderr, once.
  *
- * With UFFD_READ_EIO_ONCE=1 in the environment only the first such
- * read() fails, and the message stays queued in the userfaultfd: a
+ * With UFFD_READ_EIO_ONCE=N (N >= 1) in the environment only the N-th
+ * such read() fails, and its message stays queued in the userfaultfd: a
  * postcopy destination must then pause, and read it after a recovery
- * (scripts/check-faults.py, fault uffd-eio).
+ * (scripts/check-faults.py, fault uffd-eio, which lets the first reads
+ * pass so that the failure comes while the guest runs there).
  *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
@@ -47,7 +48,9 @@ ssize_t read(int fd, void *buf, size_t count)
 {
     static ssize_t (*real_read)(int, void *, size_t);
     static int said;
+    static long reads;
     const char *once = getenv("UFFD_READ_EIO_ONCE");
+    long nth = once ? atol(once) : 0;
 
     if (!real_read) {
         real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT,
@@ -56,11 +59,10 @@ ssize_t read(int fd, void *buf, size_t count)
     /* Event reads are whole struct uffd_msg; test the fd only then. */
     if (count && count % sizeof(struct uffd_msg) == 0 &&
         is_userfaultfd(fd)) {
-        if (__atomic_exchange_n(&said, 1, __ATOMIC_SEQ_CST)) {
-            if (once && *once == '1') {
-                return real_read(fd, buf, count);
-            }
-        } else {
+        if (nth > 0 && __atomic_add_fetch(&reads, 1, __ATOMIC_SEQ_CST) != nth) {
+            return real_read(fd, buf, count);
+        }
+        if (!__atomic_exchange_n(&said, 1, __ATOMIC_SEQ_CST)) {
             static const char msg[] =
                 "uffd-read-eio: read() of a userfaultfd fails with EIO\n";
             ssize_t unused = write(2, msg, sizeof(msg) - 1);
