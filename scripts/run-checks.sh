@@ -368,34 +368,36 @@ fs_mount() {
 
 # ram-exact-test's "hugetlbfs" cases want a hugetlbfs with 2 MiB pages for
 # the RAM of both QEMUs (QTEST_HUGETLB_DIR).  These machines start with no
-# huge pages: reserve what is missing (vm.nr_hugepages), mount one, and
-# give both back at exit.  Without root those cases report a skip, which
-# tests/skip-allowed.txt does not allow.
+# huge pages: add ours to vm.nr_hugepages, mount one, and give both back
+# at exit.  make check-compat runs two of these at once, so each adds and
+# later takes away its own pages, under a lock.  Without root those cases
+# report a skip, which tests/skip-allowed.txt does not allow.
 HUGETLB_PAGES=160
+hugetlb_adjust() {
+    (
+        flock 9
+        echo $(( $(cat /proc/sys/vm/nr_hugepages) + $1 )) \
+            > /proc/sys/vm/nr_hugepages
+    ) 9> /run/lock/qemu-migration-branch-hugetlb.lock
+}
 hugetlb_mount() {
-    local dir=$results/hugetlb old free
-    local nr=/proc/sys/vm/nr_hugepages
+    local dir=$results/hugetlb old
     local fr=/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
     [ -n "${QTEST_HUGETLB_DIR:-}" ] && return
-    [ -w "$nr" ] && [ -r "$fr" ] || return
-    old=$(cat "$nr")
-    free=$(cat "$fr")
-    if [ "$free" -lt "$HUGETLB_PAGES" ]; then
-        echo $((old + HUGETLB_PAGES - free)) > "$nr" 2>/dev/null || return
-        if [ "$(cat "$fr")" -lt "$HUGETLB_PAGES" ]; then
-            echo "$old" > "$nr"
-            echo "# hugetlbfs: could not reserve $HUGETLB_PAGES pages of 2 MiB"
-            return
-        fi
+    [ -w /proc/sys/vm/nr_hugepages ] && [ -r "$fr" ] || return
+    hugetlb_adjust "$HUGETLB_PAGES" 2>/dev/null || return
+    if [ "$(cat "$fr")" -lt "$HUGETLB_PAGES" ]; then
+        hugetlb_adjust "-$HUGETLB_PAGES"
+        echo "# hugetlbfs: could not reserve $HUGETLB_PAGES pages of 2 MiB"
+        return
     fi
     mkdir -p "$dir" || return
     mountpoint -q "$dir" ||
         mount -t hugetlbfs -o pagesize=2M,mode=0700 ram-hugetlb "$dir" \
-            2>/dev/null || { echo "$old" > "$nr"; return; }
-    hugetlb_old=$old
+            2>/dev/null || { hugetlb_adjust "-$HUGETLB_PAGES"; return; }
     eval "old=$(trap -p EXIT | sed -e 's/^trap -- //' -e 's/ EXIT$//')"
     trap "${old:+$old; }"'umount "$results/hugetlb" 2>/dev/null; '\
-'echo "$hugetlb_old" > /proc/sys/vm/nr_hugepages' EXIT
+'hugetlb_adjust "-$HUGETLB_PAGES"' EXIT
     export QTEST_HUGETLB_DIR=$dir
 }
 

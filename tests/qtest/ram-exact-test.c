@@ -121,7 +121,7 @@ typedef struct {
 
 static char *shm_dir;   /* RAM files and sockets */
 static GPid vhost_dst_pid;  /* the destination's vhost-user-blk, or 0 */
-static const char *hugetlb_dir;     /* QTEST_HUGETLB_DIR, or NULL */
+static char *hugetlb_dir;   /* a directory of our own on QTEST_HUGETLB_DIR */
 
 /* splitmix64: the content of a random page is a function of its index */
 static uint64_t mix64(uint64_t x)
@@ -1013,7 +1013,12 @@ int main(int argc, char **argv)
         shm_dir = g_dir_make_tmp("ram-exact-XXXXXX", NULL);
     }
     g_assert(shm_dir);
-    hugetlb_dir = getenv("QTEST_HUGETLB_DIR");
+    if (getenv("QTEST_HUGETLB_DIR")) {
+        /* Runs in parallel (make check-compat) share the hugetlbfs */
+        hugetlb_dir = g_strdup_printf("%s/ram-exact-XXXXXX",
+                                      getenv("QTEST_HUGETLB_DIR"));
+        g_assert(g_mkdtemp(hugetlb_dir));
+    }
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *path = g_strdup_printf("/migration/ram-exact/%s",
@@ -1025,5 +1030,9 @@ int main(int argc, char **argv)
 
     rmdir(shm_dir);
     g_free(shm_dir);
+    if (hugetlb_dir) {
+        rmdir(hugetlb_dir);
+        g_free(hugetlb_dir);
+    }
     return ret;
 }
