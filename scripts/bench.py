@@ -263,8 +263,10 @@ class Bench:
         self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
         sock = os.path.join(self.tmp, f'{tag}.sock')
-        caps = dict(sc.caps, **(sc.branch_caps if build == 'patched'
-                                 else {}))
+        # The branch's own capabilities need the branch on both sides;
+        # a hand-over between the builds runs upstream's protocol.
+        caps = dict(sc.caps, **(sc.branch_caps
+                                if build == src.build == 'patched' else {}))
         for g in (src, dst):
             g.set_caps(caps, sc.params)
         dst.vm.cmd('migrate-incoming', uri=f'unix:{sock}')
