@@ -264,10 +264,14 @@ class Bench:
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
         sock = os.path.join(self.tmp, f'{tag}.sock')
         # The branch's own capabilities need the branch on both sides;
-        # a hand-over between the builds runs upstream's protocol.
-        caps = dict(sc.caps, **(sc.branch_caps
-                                if build == src.build == 'patched' else {}))
+        # a hand-over between the builds runs upstream's protocol, and a
+        # branch QEMU turns them off again (it keeps what it was set to).
+        both = build == src.build == 'patched'
         for g in (src, dst):
+            caps = dict(sc.caps)
+            if g.build == 'patched':
+                caps.update({k: v and both
+                             for k, v in sc.branch_caps.items()})
             g.set_caps(caps, sc.params)
         dst.vm.cmd('migrate-incoming', uri=f'unix:{sock}')
         src_mark = src.con.mark()
