@@ -525,21 +525,29 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
     wait_for_migration_complete(to);
 }
 
-static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
+/* Precopy over a unix socket with @waves rewrites, to its completion */
+static void migrate_with_rewrites(QTestState *from, QTestState *to,
+                                  const uint8_t *src, unsigned waves)
 {
     g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
-    QDict *rsp, *cache;
-    int64_t pages, bytes, overflow, miss;
 
-    set_both(from, to, "xbzrle");
     migrate_set_capability(from, "pause-before-switchover", true);
     migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
     migrate_set_parameter_int(from, "downtime-limit", 1);
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
-    precopy_with_rewrites(from, src, 3);
+    precopy_with_rewrites(from, src, waves);
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
+}
+
+static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
+{
+    QDict *rsp, *cache;
+    int64_t pages, bytes, overflow, miss;
+
+    set_both(from, to, "xbzrle");
+    migrate_with_rewrites(from, to, src, 3);
 
     rsp = migrate_query(from);
     cache = qdict_get_qdict(rsp, "xbzrle-cache");
@@ -561,21 +569,12 @@ static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
 static void run_precopy(QTestState *from, QTestState *to, const ExactCase *c,
                         const uint8_t *src)
 {
-    g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
-
     if (c->multifd) {
         set_both(from, to, "multifd");
         migrate_set_parameter_int(from, "multifd-channels", 2);
         migrate_set_parameter_int(to, "multifd-channels", 2);
     }
-    migrate_set_capability(from, "pause-before-switchover", true);
-    migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
-    migrate_set_parameter_int(from, "downtime-limit", 1);
-    migrate_incoming_qmp(to, uri, NULL, "{}");
-    migrate_qmp(from, to, uri, NULL, "{}");
-    precopy_with_rewrites(from, src, 2);
-    wait_for_migration_complete(from);
-    wait_for_migration_complete(to);
+    migrate_with_rewrites(from, to, src, 2);
     if (c->multifd) {
         g_assert(capability_on(from, "multifd"));
         g_assert(capability_on(to, "multifd"));
