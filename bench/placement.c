@@ -14,10 +14,16 @@
  *   e1 uffd-anon     UFFDIO_COPY of runs of 64 pages into anonymous memory
  *                    registered with userfaultfd (MISSING mode)
  *   e2 uffd-shm      the same into the memfd's MAP_SHARED mapping
+ *   e3 uffd-staged   e1, but each run is first copied into a warm staging
+ *                    buffer, as a multifd channel receives into one
  *   f  populate      MADV_POPULATE_WRITE of the whole anonymous region, then
  *                    memcpy per page; both parts are also timed apart
  *   g  warm          memcpy per page into anonymous memory that was touched
  *                    beforehand (untimed): the cost of the copy alone
+ *   h1 huge-memcpy   memcpy per page into a MAP_SHARED mapping of a
+ *                    hugetlbfs memfd (2 MiB pages, cleared at the fault)
+ *   h2 huge-uffd     each 2 MiB page assembled in a warm staging buffer,
+ *                    then placed whole with UFFDIO_COPY (no clearing)
  *
  * Each sample runs in a child forked for it, so that the memory is fresh,
  * and the repetitions are interleaved: every round runs each case once,
@@ -32,7 +38,9 @@
  * Prints a table; --json also writes every sample and the machine.  GB is
  * 10^9 bytes, as in limits.c.  userfaultfd needs root (or CAP_SYS_PTRACE,
  * vm.unprivileged_userfaultfd=1, or access to /dev/userfaultfd); without
- * it the e cases are reported as unsupported.
+ * it the e cases are reported as unsupported.  The h cases need 2 MiB
+ * huge pages reserved (vm.nr_hugepages); without them they are reported
+ * as unsupported.
  *
  * Copyright (c) 2026 The QEMU migration branch developers
  *
@@ -71,11 +79,11 @@
 #define SRC_PAGES   (SRC_SIZE / PAGE)
 #define HUGE_SIZE   (2u << 20)
 #define VERIFY_STEP 61                  /* compare every 61st page */
-#define MAX_CASES   8
+#define MAX_CASES   11
 #define MAX_REPS    100
 #define CHILD_LIMIT 600                 /* seconds; a stuck uffd would hang */
 
-typedef enum { MEM_ANON, MEM_SHM_MAP, MEM_SHM_FD } Mem;
+typedef enum { MEM_ANON, MEM_SHM_MAP, MEM_SHM_FD, MEM_HUGE_MAP } Mem;
 typedef enum { PREP_NONE, PREP_TOUCH, PREP_POPULATE } Prep;
 typedef enum { PLACE_MEMCPY, PLACE_PWRITEV, PLACE_UFFD } Place;
 
@@ -87,25 +95,34 @@ typedef struct Case {
     int advice;                         /* madvise, or -1 */
     Prep prep;
     Place place;
+    size_t stage;                       /* PLACE_UFFD: staged runs, or 0 */
 } Case;
 
 static const Case cases[MAX_CASES] = {
     { "a", "anon-4k", "memcpy into fresh anonymous memory, 4 KiB pages",
-      MEM_ANON, MADV_NOHUGEPAGE, PREP_NONE, PLACE_MEMCPY },
+      MEM_ANON, MADV_NOHUGEPAGE, PREP_NONE, PLACE_MEMCPY, 0 },
     { "b", "anon-thp", "memcpy into fresh anonymous memory, MADV_HUGEPAGE",
-      MEM_ANON, MADV_HUGEPAGE, PREP_NONE, PLACE_MEMCPY },
+      MEM_ANON, MADV_HUGEPAGE, PREP_NONE, PLACE_MEMCPY, 0 },
     { "c", "shm-memcpy", "memcpy into a MAP_SHARED mapping of a memfd",
-      MEM_SHM_MAP, -1, PREP_NONE, PLACE_MEMCPY },
+      MEM_SHM_MAP, -1, PREP_NONE, PLACE_MEMCPY, 0 },
     { "d", "shm-pwritev", "pwritev (64 one-page iovecs) into the memfd",
-      MEM_SHM_FD, -1, PREP_NONE, PLACE_PWRITEV },
+      MEM_SHM_FD, -1, PREP_NONE, PLACE_PWRITEV, 0 },
     { "e1", "uffd-anon", "UFFDIO_COPY of 64-page runs into anonymous 4K",
-      MEM_ANON, MADV_NOHUGEPAGE, PREP_NONE, PLACE_UFFD },
+      MEM_ANON, MADV_NOHUGEPAGE, PREP_NONE, PLACE_UFFD, 0 },
     { "e2", "uffd-shm", "UFFDIO_COPY of 64-page runs into the memfd mapping",
-      MEM_SHM_MAP, -1, PREP_NONE, PLACE_UFFD },
+      MEM_SHM_MAP, -1, PREP_NONE, PLACE_UFFD, 0 },
+    { "e3", "uffd-staged", "64 pages copied to a staging buffer, then "
+      "UFFDIO_COPY into anonymous 4K",
+      MEM_ANON, MADV_NOHUGEPAGE, PREP_NONE, PLACE_UFFD, RUN_PAGES * PAGE },
     { "f", "populate", "MADV_POPULATE_WRITE (anonymous 4K), then memcpy",
-      MEM_ANON, MADV_NOHUGEPAGE, PREP_POPULATE, PLACE_MEMCPY },
+      MEM_ANON, MADV_NOHUGEPAGE, PREP_POPULATE, PLACE_MEMCPY, 0 },
     { "g", "warm", "memcpy into touched anonymous memory (copy alone)",
-      MEM_ANON, MADV_NOHUGEPAGE, PREP_TOUCH, PLACE_MEMCPY },
+      MEM_ANON, MADV_NOHUGEPAGE, PREP_TOUCH, PLACE_MEMCPY, 0 },
+    { "h1", "huge-memcpy", "memcpy into a hugetlbfs memfd mapping (2 MiB)",
+      MEM_HUGE_MAP, -1, PREP_NONE, PLACE_MEMCPY, 0 },
+    { "h2", "huge-uffd", "2 MiB pages assembled in a staging buffer, then "
+      "UFFDIO_COPY into the hugetlbfs mapping",
+      MEM_HUGE_MAP, -1, PREP_NONE, PLACE_UFFD, HUGE_SIZE },
 };
 
 typedef enum { S_FAILED, S_OK, S_UNSUPPORTED } Status;
@@ -324,9 +341,14 @@ static int uffd_register(int uffd, char *p, Sample *s)
     return 0;
 }
 
-static int place_uffd(int uffd, char *dst, const char *src, Sample *s)
+/*
+ * UFFDIO_COPY of runs of @stage bytes that are first copied page by page
+ * into @buf, or with @stage 0, of 64-page runs straight from the source.
+ */
+static int place_uffd(int uffd, char *dst, const char *src, size_t stage,
+                      char *buf, Sample *s)
 {
-    const size_t run = RUN_PAGES * PAGE;
+    const size_t run = stage ? stage : RUN_PAGES * PAGE;
     size_t off;
 
     /* SRC_SIZE is a multiple of a run, so a run never wraps the source. */
@@ -337,6 +359,13 @@ static int place_uffd(int uffd, char *dst, const char *src, Sample *s)
             .len = size - off < run ? size - off : run,
             .mode = 0,
         };
+
+        if (stage) {
+            for (size_t i = 0; i < c.len; i += PAGE) {
+                memcpy(buf + i, src_page(src, (off + i) / PAGE), PAGE);
+            }
+            c.src = (uintptr_t)buf;
+        }
 
         while (ioctl(uffd, UFFDIO_COPY, &c)) {
             if (errno != EAGAIN && errno != EINTR) {
@@ -401,7 +430,7 @@ static int verify(const char *p, int fd, const char *src, Sample *s)
 static void run_case(const Case *c, Sample *s)
 {
     Clock t0, t1, t2;
-    char *src, *p = NULL;
+    char *src, *p = NULL, *buf = NULL;
     int fd = -1, uffd = -1;
 
     src = make_source();
@@ -409,7 +438,20 @@ static void run_case(const Case *c, Sample *s)
         fail(s, S_FAILED, "mmap source: %s", strerror(errno));
         return;
     }
-    if (c->mem != MEM_ANON) {
+    if (c->mem == MEM_HUGE_MAP) {
+        /* mmap() reserves the huge pages, or fails: never a SIGBUS */
+        fd = memfd_create("placement", MFD_CLOEXEC | MFD_HUGETLB);
+        if (fd < 0 || ftruncate(fd, size)) {
+            fail(s, S_UNSUPPORTED, "hugetlbfs memfd: %s", strerror(errno));
+            return;
+        }
+        p = map_aligned(size, MAP_SHARED, fd);
+        if (!p) {
+            fail(s, S_UNSUPPORTED, "mmap of %zu MiB of huge pages: %s",
+                 size >> 20, strerror(errno));
+            return;
+        }
+    } else if (c->mem != MEM_ANON) {
         fd = memfd_create("placement", MFD_CLOEXEC);
         if (fd < 0 || ftruncate(fd, size)) {
             fail(s, S_FAILED, "memfd: %s", strerror(errno));
@@ -424,6 +466,15 @@ static void run_case(const Case *c, Sample *s)
     if (c->mem != MEM_SHM_FD && !p) {
         fail(s, S_FAILED, "mmap: %s", strerror(errno));
         return;
+    }
+    if (c->stage) {
+        /* Warm, as a channel's staging buffer is */
+        buf = aligned_alloc(HUGE_SIZE, c->stage);
+        if (!buf) {
+            fail(s, S_FAILED, "staging buffer: %s", strerror(errno));
+            return;
+        }
+        memset(buf, 0x5a, c->stage);
     }
     if (p && c->advice >= 0 && madvise(p, size, c->advice)) {
         fail(s, S_FAILED, "madvise: %s", strerror(errno));
@@ -455,7 +506,7 @@ static void run_case(const Case *c, Sample *s)
         }
         break;
     case PLACE_UFFD:
-        if (place_uffd(uffd, p, src, s)) {
+        if (place_uffd(uffd, p, src, c->stage, buf, s)) {
             return;
         }
         break;

@@ -43,8 +43,12 @@ class Scenario:
     mode: 'socket' (live migration over a unix socket) or 'file'
     (mapped-ram save, then restore).  paused: the guest is stopped
     during the migration.  backend: 'file' (shared file on /dev/shm, so
-    RAM can be byte-compared) or 'anon'.  prealloc: the file backend
-    with prealloc=on, on every guest of the scenario."""
+    RAM can be byte-compared), 'anon', or 'hugetlbfs' (shared file on a
+    hugetlbfs of 2 MiB pages that the bench mounts, with huge pages it
+    reserves for the scenario and gives back after).  prealloc: the file backend
+    with prealloc=on, on every guest of the scenario.  thp=False: every
+    QEMU of the scenario runs with transparent huge pages disabled for
+    it (PR_SET_THP_DISABLE), as on a host whose THP is "never"."""
 
     def __init__(self, name, title, ram_mib, area_mib, **kw):
         self.name = name
@@ -65,6 +69,7 @@ class Scenario:
         self.direct_io = kw.get('direct_io', False)
         self.fill = kw.get('fill', True)
         self.prealloc = kw.get('prealloc', False)
+        self.thp = kw.get('thp', True)
 
     def scaled(self, f):
         s = Scenario.__new__(Scenario)
@@ -126,6 +131,25 @@ def scenarios():
                  'multifd x2 none, 4 GiB random, paused, anonymous RAM',
                  4096, 3584, paused=True, backend='anon', caps=MULTIFD,
                  params=MULTIFD_PARAMS),
+        # The same without THP (a host with THP "never"): the branch
+        # places with UFFDIO_COPY there (fill.c), and leaves RAM with THP
+        # to the mapping.
+        Scenario('precopy-anon-nothp',
+                 'precopy, 4 GiB random, paused, anonymous RAM, no THP',
+                 4096, 3584, paused=True, backend='anon', thp=False),
+        Scenario('multifd-anon-nothp',
+                 'multifd x2 none, 4 GiB random, paused, anonymous RAM, '
+                 'no THP', 4096, 3584, paused=True, backend='anon',
+                 caps=MULTIFD, params=MULTIFD_PARAMS, thp=False),
+        # hugetlbfs on both sides (2 GiB guests: two of them at once need
+        # 2048 huge pages)
+        Scenario('precopy-hugetlbfs',
+                 'precopy, 2 GiB random, paused, hugetlbfs 2 MiB',
+                 2048, 1536, paused=True, backend='hugetlbfs'),
+        Scenario('multifd-hugetlbfs',
+                 'multifd x2 none, 2 GiB random, paused, hugetlbfs 2 MiB',
+                 2048, 1536, paused=True, backend='hugetlbfs', caps=MULTIFD,
+                 params=MULTIFD_PARAMS),
         Scenario('live-dirty', 'live, 1 GiB hot set at 200 MB/s, '
                  'downtime-limit 50 ms', 4096, 3584, dirty=200,
                  hot_mib=1024, params={'downtime-limit': 50}),
@@ -164,8 +188,10 @@ class Guest(miglib.Guest):
         self.build = build
         sc = bench.scenario
         self.ram_path = None
-        if backend == 'file':
-            self.ram_path = os.path.join(bench.shm, f'{tag}.ram')
+        if backend in ('file', 'hugetlbfs'):
+            self.ram_path = os.path.join(
+                bench.huge_dir if backend == 'hugetlbfs' else bench.shm,
+                f'{tag}.ram')
             mem = (f'memory-backend-file,id=ram0,size={sc.ram_mib}M,'
                    f'mem-path={self.ram_path},share=on')
             if sc.prealloc:
@@ -177,7 +203,8 @@ class Guest(miglib.Guest):
             '-machine', 'pc,memory-backend=ram0', '-m', f'{sc.ram_mib}M',
             '-object', mem]
         super().__init__(miglib.BUILDS[build], tag, args, bench.tmp,
-                         incoming=incoming)
+                         incoming=incoming,
+                         wrapper=() if sc.thp else NO_THP_WRAPPER)
 
     def cpu(self):
         return miglib.cpu_seconds(self.pid)
@@ -186,6 +213,24 @@ class Guest(miglib.Guest):
         super().close()
         if self.ram_path and os.path.exists(self.ram_path):
             os.unlink(self.ram_path)
+
+
+# Runs QEMU with transparent huge pages disabled for it (prctl
+# PR_SET_THP_DISABLE, kept across execve)
+NO_THP_WRAPPER = (sys.executable, '-c',
+                  'import ctypes, os, sys\n'
+                  'if ctypes.CDLL(None).prctl(41, 1, 0, 0, 0):\n'
+                  '    sys.exit("PR_SET_THP_DISABLE failed")\n'
+                  'os.execv(sys.argv[1], sys.argv[1:])')
+
+
+def anon_huge_mib(pid):
+    """AnonHugePages of process pid, in MiB."""
+    with open(f'/proc/{pid}/smaps_rollup', encoding='ascii') as f:
+        for line in f:
+            if line.startswith('AnonHugePages:'):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def ram_diff(a, b):
@@ -209,6 +254,8 @@ class Bench:
         if self.host_memory == 'auto':
             self.host_memory = 'warm' if free_page_reporting() else 'cold'
         self.limits_exe = os.path.join(self.tmp, 'limits')
+        self.huge_dir = None
+        self.huge_pages_before = None
 
     def cleanup(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -310,6 +357,9 @@ class Bench:
             raise RuntimeError(f'{tag}: migration {sample["error"]}')
         if sc.postcopy:
             sample.update(self.postcopy_stats(dst, dinfo))
+        if sc.backend == 'anon':
+            # Whether the load cost the guest its huge pages
+            sample['dst_anon_huge_mib'] = anon_huge_mib(dst.pid)
         if not sc.paused:
             sample.update(self.downtime_seen(src, dst, src_mark))
         sample.update(self.integrity(src, dst, measured))
@@ -482,7 +532,48 @@ class Bench:
             if os.path.exists(path):
                 os.unlink(path)
 
+    HUGE_PAGES = '/proc/sys/vm/nr_hugepages'
+
+    def huge_setup(self, sc):
+        """Reserve 2 MiB pages for two guests of the scenario and mount a
+        hugetlbfs for their RAM; fail loudly if the host cannot."""
+        need = 2 * sc.ram_mib // 2 + 16
+        with open(self.HUGE_PAGES, encoding='ascii') as f:
+            self.huge_pages_before = int(f.read())
+        with open(self.HUGE_PAGES, 'w', encoding='ascii') as f:
+            f.write(str(self.huge_pages_before + need))
+        with open('/proc/meminfo', encoding='ascii') as f:
+            free = next(int(line.split()[1]) for line in f
+                        if line.startswith('HugePages_Free:'))
+        if free < need:
+            self.huge_teardown()
+            raise RuntimeError(f'cannot reserve {need} huge pages of 2 MiB '
+                               f'(free: {free})')
+        self.huge_dir = tempfile.mkdtemp(prefix='bench-huge-', dir=self.tmp)
+        subprocess.run(['mount', '-t', 'hugetlbfs', '-o', 'pagesize=2M',
+                        'none', self.huge_dir], check=True)
+
+    def huge_teardown(self):
+        if self.huge_dir:
+            subprocess.run(['umount', self.huge_dir], check=False)
+            os.rmdir(self.huge_dir)
+            self.huge_dir = None
+        if self.huge_pages_before is not None:
+            with open(self.HUGE_PAGES, 'w', encoding='ascii') as f:
+                f.write(str(self.huge_pages_before))
+            self.huge_pages_before = None
+
     def run_scenario(self, sc, reps):
+        if sc.backend != 'hugetlbfs':
+            self.run_scenario_on(sc, reps)
+            return
+        self.huge_setup(sc)
+        try:
+            self.run_scenario_on(sc, reps)
+        finally:
+            self.huge_teardown()
+
+    def run_scenario_on(self, sc, reps):
         self.scenario = sc
         if sc.direct_io and not self.direct_io_supported():
             raise RuntimeError('skipped: the filesystem of build/ has no '

@@ -41,6 +41,8 @@ METRICS = [
      True),
     ('postcopy_blocktime', 'postcopy blocktime', 'ms', True),
     ('postcopy_tail_s', 'postcopy: switchover to the last page', 's', True),
+    ('dst_anon_huge_mib', 'destination AnonHugePages after the load', 'MiB',
+     False),
 ]
 
 

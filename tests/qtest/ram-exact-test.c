@@ -49,7 +49,18 @@
  *   POSTCOPY_ADVISE, and the page server polls it).
  * - precopy/, multifd/: plain precopy, and multifd with 2 channels, with
  *   rewrites in every pass (pause-before-switchover holds the source so
- *   that the last wave goes in the final pass).
+ *   that the last wave goes in the final pass).  Where the destination is
+ *   the branch, the placement path is checked too, by whether the
+ *   destination's guest RAM is registered with a userfaultfd while it
+ *   loads (fill.c registers the RAM it places with UFFDIO_COPY; "um" in
+ *   the VmFlags of its smaps): multifd into shmem and anonymous RAM
+ *   without transparent huge pages are, and hugetlbfs with precopy (the
+ *   loader assembles and places whole huge pages), the others not.
+ *   Anonymous RAM with THP (QEMU's advice, unless the host's THP is
+ *   "never") must also be backed by huge pages after the load: the
+ *   branch leaves it to the mapping, so as not to cost the guest its
+ *   huge pages.  anon-nothp starts the destination with THP disabled
+ *   for it (PR_SET_THP_DISABLE), as a host without THP would.
  *
  * Kinds of destination RAM: a shared file on tmpfs unless the case says
  * otherwise; anon: private anonymous memory (memory-backend-ram, as
@@ -71,6 +82,7 @@
 
 #include "qemu/osdep.h"
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
@@ -116,6 +128,7 @@ typedef struct {
     bool preempt;       /* postcopy: postcopy-preempt */
     bool recover;       /* postcopy: break and recover the connection */
     DstKind dst;
+    bool no_thp;        /* anon: the destination without THP */
     bool vhost_user;    /* a vhost-user-blk backend on each side */
 } ExactCase;
 
@@ -335,8 +348,66 @@ static void wait_active(QTestState *from)
  * final sync, so that every rewrite is sent: a wave written once the
  * source waits there goes in the final pass.
  */
-static void precopy_with_rewrites(QTestState *from, const uint8_t *src,
-                                  unsigned waves)
+/* Whether process @pid holds a userfaultfd */
+static bool has_userfaultfd(GPid pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_strdup_printf("%s/%s", dir, name);
+        g_autofree char *target = g_file_read_link(path, NULL);
+
+        if (target && !strcmp(target, "anon_inode:[userfaultfd]")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Whether the guest RAM of process @pid (its only mapping of RAM_SIZE)
+ * is registered with a userfaultfd for missing pages: "um" in the
+ * VmFlags of /proc/PID/smaps.
+ */
+static bool ram_registered(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/smaps", (int)pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    unsigned long size_kib = 0;
+    int found = 0;
+    bool registered = false;
+
+    g_assert(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        if (sscanf(*l, "Size: %lu kB", &size_kib) == 1) {
+            continue;
+        }
+        if (g_str_has_prefix(*l, "VmFlags:") && size_kib == RAM_SIZE >> 10) {
+            g_auto(GStrv) flags = g_strsplit(*l + strlen("VmFlags:"), " ",
+                                             -1);
+
+            found++;
+            registered = g_strv_contains((const char * const *)flags, "um");
+        }
+    }
+    g_assert_cmpint(found, ==, 1);
+    return registered;
+}
+
+/*
+ * Whether the destination's guest RAM must be registered with a
+ * userfaultfd while it loads, in precopy: yes (1), no (0), or either
+ * (-1: it is not the branch).
+ */
+typedef int ExpectUffd;
+
+static void precopy_with_rewrites(QTestState *from, QTestState *to,
+                                  const uint8_t *src, unsigned waves,
+                                  ExpectUffd uffd)
 {
     unsigned wave, live = 1;
 
@@ -355,6 +426,14 @@ static void precopy_with_rewrites(QTestState *from, const uint8_t *src,
                    get_migration_pass(from));
     migrate_ensure_converge(from);
     wait_for_migration_status(from, "pre-switchover", NULL);
+    /* The destination is still loading RAM: the source holds it */
+    if (uffd >= 0) {
+        bool reg = ram_registered(qtest_pid(to));
+
+        g_test_message("the destination's RAM is %sregistered with a "
+                       "userfaultfd while it loads", reg ? "" : "not ");
+        g_assert_cmpint(reg, ==, uffd);
+    }
     migrate_continue(from, "pre-switchover");
 }
 
@@ -506,7 +585,7 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
     migrate_set_parameter_int(from, "downtime-limit", 1);
 
     migrate_qmp(from, to, uri, NULL, "{}");
-    precopy_with_rewrites(from, src, 2);
+    precopy_with_rewrites(from, to, src, 2, -1);
     wait_for_migration_complete(from);
     g_assert(capability_on(from, "mapped-ram"));
     g_assert(capability_on(to, "mapped-ram"));
@@ -527,7 +606,8 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
 
 /* Precopy over a unix socket with @waves rewrites, to its completion */
 static void migrate_with_rewrites(QTestState *from, QTestState *to,
-                                  const uint8_t *src, unsigned waves)
+                                  const uint8_t *src, unsigned waves,
+                                  ExpectUffd uffd)
 {
     g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
 
@@ -536,7 +616,7 @@ static void migrate_with_rewrites(QTestState *from, QTestState *to,
     migrate_set_parameter_int(from, "downtime-limit", 1);
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
-    precopy_with_rewrites(from, src, waves);
+    precopy_with_rewrites(from, to, src, waves, uffd);
     wait_for_migration_complete(from);
     wait_for_migration_complete(to);
 }
@@ -547,7 +627,7 @@ static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
     int64_t pages, bytes, overflow, miss;
 
     set_both(from, to, "xbzrle");
-    migrate_with_rewrites(from, to, src, 3);
+    migrate_with_rewrites(from, to, src, 3, -1);
 
     rsp = migrate_query(from);
     cache = qdict_get_qdict(rsp, "xbzrle-cache");
@@ -566,6 +646,53 @@ static void run_xbzrle(QTestState *from, QTestState *to, const uint8_t *src)
     g_assert_cmpint(overflow, <, pages);
 }
 
+/* Whether the host backs anonymous memory with THP where QEMU asks */
+static bool host_has_thp(void)
+{
+    g_autofree char *mode = NULL;
+
+    return g_file_get_contents("/sys/kernel/mm/transparent_hugepage/enabled",
+                               &mode, NULL, NULL) &&
+           !strstr(mode, "[never]");
+}
+
+/* AnonHugePages of process @pid, in KiB */
+static uint64_t anon_huge_kib(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/smaps_rollup",
+                                            (int)pid);
+    g_autofree char *text = NULL;
+    const char *at;
+
+    g_assert(g_file_get_contents(path, &text, NULL, NULL));
+    at = strstr(text, "AnonHugePages:");
+    g_assert(at);
+    return g_ascii_strtoull(at + strlen("AnonHugePages:"), NULL, 10);
+}
+
+/*
+ * The branch places with UFFDIO_COPY (fill.c) with multifd into shmem
+ * that is all holes, into anonymous RAM without THP, and whole huge
+ * pages into hugetlbfs with precopy; a destination that is not the
+ * branch (cross-version runs) is not asked.
+ */
+static ExpectUffd expect_fill(QTestState *to, const ExactCase *c)
+{
+    if (!capability_known(to, "x-postcopy-multifd")) {
+        return -1;
+    }
+    switch (c->dst) {
+    case DST_SHMEM:
+        return c->multifd;
+    case DST_ANON:
+        return c->no_thp || !host_has_thp();
+    case DST_HUGETLB:
+        return !c->multifd;
+    default:
+        return 0;
+    }
+}
+
 static void run_precopy(QTestState *from, QTestState *to, const ExactCase *c,
                         const uint8_t *src)
 {
@@ -574,10 +701,22 @@ static void run_precopy(QTestState *from, QTestState *to, const ExactCase *c,
         migrate_set_parameter_int(from, "multifd-channels", 2);
         migrate_set_parameter_int(to, "multifd-channels", 2);
     }
-    migrate_with_rewrites(from, to, src, 2);
+    migrate_with_rewrites(from, to, src, 2, expect_fill(to, c));
     if (c->multifd) {
         g_assert(capability_on(from, "multifd"));
         g_assert(capability_on(to, "multifd"));
+    }
+    if (c->dst == DST_ANON) {
+        uint64_t huge = anon_huge_kib(qtest_pid(to));
+
+        g_test_message("the destination has %" PRIu64 " KiB of anonymous "
+                       "huge pages after the load", huge);
+        if (c->no_thp || !host_has_thp()) {
+            g_assert_cmpuint(huge, ==, 0);
+        } else {
+            /* The pattern has data in every 2 MiB of RAM */
+            g_assert_cmpuint(huge, >, 0);
+        }
     }
 }
 
@@ -639,23 +778,6 @@ static void stop_vhost_user_blk(GPid pid)
     g_spawn_close_pid(pid);
 }
 
-/* Whether process @pid holds a userfaultfd */
-static bool has_userfaultfd(GPid pid)
-{
-    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *path = g_strdup_printf("%s/%s", dir, name);
-        g_autofree char *target = g_file_read_link(path, NULL);
-
-        if (target && !strcmp(target, "anon_inode:[userfaultfd]")) {
-            return true;
-        }
-    }
-    return false;
-}
 
 static void wait_paused(QTestState *qts)
 {
@@ -910,9 +1032,16 @@ static void test_exact(const void *opaque)
     }
     from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false,
                       vub_src);
+    if (c->no_thp) {
+        /* Inherited by the destination QEMU, and only by it */
+        g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), ==, 0);
+    }
     to = start_qemu("QTEST_QEMU_BINARY_DST",
                     c->dst == DST_ANON ? NULL : dst_path, true, c->recover,
                     vub_dst);
+    if (c->no_thp) {
+        g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0), ==, 0);
+    }
     src = map_file(src_path, RAM_SIZE, true);
     dst_fd = -1;
     if (c->dst != DST_ANON) {
@@ -988,6 +1117,9 @@ static const ExactCase cases[] = {
     { "multifd/shmem", PATH_PRECOPY, .multifd = true },
     { "precopy/anon", PATH_PRECOPY, .dst = DST_ANON },
     { "multifd/anon", PATH_PRECOPY, .multifd = true, .dst = DST_ANON },
+    { "precopy/anon-nothp", PATH_PRECOPY, .dst = DST_ANON, .no_thp = true },
+    { "multifd/anon-nothp", PATH_PRECOPY, .multifd = true, .dst = DST_ANON,
+      .no_thp = true },
     { "postcopy/anon", PATH_POSTCOPY, .preempt = true, .dst = DST_ANON },
     { "precopy/hugetlbfs", PATH_PRECOPY, .dst = DST_HUGETLB },
     { "multifd/hugetlbfs", PATH_PRECOPY, .multifd = true,
