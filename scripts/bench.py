@@ -550,8 +550,12 @@ class Bench:
             raise RuntimeError(f'cannot reserve {need} huge pages of 2 MiB '
                                f'(free: {free})')
         self.huge_dir = tempfile.mkdtemp(prefix='bench-huge-', dir=self.tmp)
-        subprocess.run(['mount', '-t', 'hugetlbfs', '-o', 'pagesize=2M',
-                        'none', self.huge_dir], check=True)
+        if subprocess.run(['mount', '-t', 'hugetlbfs', '-o', 'pagesize=2M',
+                           'none', self.huge_dir], check=False).returncode:
+            os.rmdir(self.huge_dir)
+            self.huge_dir = None
+            self.huge_teardown()
+            raise RuntimeError('cannot mount a hugetlbfs of 2 MiB pages')
 
     def huge_teardown(self):
         if self.huge_dir:
