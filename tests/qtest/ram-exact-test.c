@@ -46,7 +46,23 @@
  * - postcopy/vhost-user-blk: each QEMU has a vhost-user-blk device whose
  *   backend (contrib/vhost-user-blk) shares guest RAM; the destination's
  *   backend must hold a userfaultfd during postcopy (it got
- *   POSTCOPY_ADVISE, and the page server polls it).
+ *   POSTCOPY_ADVISE, and the page server polls it).  The test drives the
+ *   device as a guest would (libqos): on the source it sets it up and
+ *   writes a block through it; during postcopy it lets the destination
+ *   run and writes a block whose data is a page of guest RAM that has
+ *   not arrived (mincore() on the destination's RAM file says so).  The
+ *   backend faults on it, the destination must ask the source for it
+ *   (postcopy-requests grows), and the block in the image must equal the
+ *   source's page.  Its queue and requests sit in 1-2 MiB of guest RAM,
+ *   which both sides then write, so those pages are not compared.
+ *   These QEMUs use the qtest accelerator: no guest code runs.  Upstream
+ *   10.2.2 as the destination cannot serve such a fault: its postcopy
+ *   notes the backend's request by the backend's address, and never
+ *   finishes waiting for it (the branch's patch "track a vhost-user
+ *   backend's page request by QEMU's address"), so across versions the
+ *   destination is not driven, and the test says so.  The backend is
+ *   always the branch's build: libvhost-user's postcopy with
+ *   VHOST_USER_ADD_MEM_REG needs two fixes of the series.
  * - precopy/, multifd/: plain precopy, and multifd with 2 channels, with
  *   rewrites in every pass (pause-before-switchover holds the source so
  *   that the last wave goes in the final pass).  Where the destination is
@@ -54,8 +70,11 @@
  *   destination's guest RAM is registered with a userfaultfd while it
  *   loads (fill.c registers the RAM it places with UFFDIO_COPY; "um" in
  *   the VmFlags of its smaps): multifd into shmem and anonymous RAM
- *   without transparent huge pages are, and hugetlbfs with precopy (the
- *   loader assembles and places whole huge pages), the others not.
+ *   without transparent huge pages are, and hugetlbfs (the loader or the
+ *   multifd channels assemble and place whole huge pages), the others
+ *   not.  On hugetlbfs a quarter of the huge pages are all zero, and
+ *   must stay holes of the destination's file when the branch assembles
+ *   them: a huge page that came only as zero pages is not placed.
  *   Anonymous RAM with THP (QEMU's advice, unless the host's THP is
  *   "never") must also be backed by huge pages after the load: the
  *   branch leaves it to the mapping, so as not to cost the guest its
@@ -87,6 +106,12 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "libqtest.h"
+#include "libqos/libqos-malloc.h"
+#include "libqos/pci-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+#include "standard-headers/linux/virtio_blk.h"
+#include "standard-headers/linux/virtio_ring.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "migration/migration-qmp.h"
@@ -119,6 +144,19 @@ typedef enum {
 /* Guest-physical addresses the PC machine maps over RAM */
 #define PC_HOLE_START   0xa0000
 #define PC_HOLE_END     0x100000
+
+/*
+ * postcopy/vhost-user-blk: the device's PCI slot; the guest RAM its
+ * driver takes for its queue and requests; the page of random data the
+ * destination's backend faults on (in RAM that precopy has not reached
+ * at the switch, and that no rewrite touches), and the sector of the
+ * image it goes to
+ */
+#define VUB_SLOT        4
+#define VUB_RAM_START   0x100000
+#define VUB_RAM_END     0x200000
+#define VUB_FAULT_PAGE  (NPAGES / 2 + 1004)
+#define VUB_SECTOR      64
 
 typedef struct {
     const char *name;
@@ -182,6 +220,45 @@ static void fill_pattern(uint8_t *ram)
     }
 }
 
+#define HUGE_SIZE   (2 << 20)
+
+/*
+ * Zero every fourth huge page of @src (rewrite_wave() writes into the
+ * even ones only)
+ */
+static void zero_some_huge_pages(uint8_t *src)
+{
+    for (size_t off = 3 * HUGE_SIZE; off < RAM_SIZE; off += 4 * HUGE_SIZE) {
+        memset(src + off, 0, HUGE_SIZE);
+    }
+}
+
+/*
+ * Where the branch assembled the huge pages of the destination (@fill
+ * 1), those that came only as zero pages must not have been placed: the
+ * destination's file @fd holds no more huge pages than the source has
+ * huge pages that are not all zero.
+ */
+static void check_zero_huge_pages(const uint8_t *src, int fd, int fill)
+{
+    size_t nonzero = 0;
+    struct stat st;
+
+    for (size_t off = 0; off < RAM_SIZE; off += HUGE_SIZE) {
+        nonzero += !buffer_is_zero(src + off, HUGE_SIZE);
+    }
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_test_message("the destination's file holds %" PRIu64 " huge pages; "
+                   "%zu of %zu huge pages of the source are not all zero",
+                   (uint64_t)st.st_blocks * 512 / HUGE_SIZE, nonzero,
+                   RAM_SIZE / HUGE_SIZE);
+    g_assert_cmpuint(nonzero, <, RAM_SIZE / HUGE_SIZE);
+    if (fill > 0) {
+        g_assert_cmpuint((uint64_t)st.st_blocks * 512, <=,
+                         nonzero * HUGE_SIZE);
+    }
+}
+
 static uint8_t *map_file(const char *path, size_t len, bool writable)
 {
     int fd = open(path, writable ? O_RDWR : O_RDONLY);
@@ -203,18 +280,20 @@ static QTestState *start_qemu(const char *var, const char *mem_path,
                               bool incoming, bool oob, const char *vhost_sock)
 {
     QList *qmp_caps = NULL;
+    /* With a device to drive, no guest code may run: qtest's accelerator */
     g_autofree char *vhost = vhost_sock ?
         g_strdup_printf(" -chardev socket,id=vub,path=%s "
-                        "-device vhost-user-blk-pci,chardev=vub,num-queues=1",
-                        vhost_sock) : g_strdup("");
+                        "-device vhost-user-blk-pci,chardev=vub,num-queues=1,"
+                        "addr=0x%x", vhost_sock, VUB_SLOT) : g_strdup("");
     g_autofree char *backend = mem_path ?
         g_strdup_printf("memory-backend-file,id=ram0,size=%dM,mem-path=%s,"
                         "share=on", RAM_MIB, mem_path) :
         g_strdup_printf("memory-backend-ram,id=ram0,size=%dM", RAM_MIB);
     g_autofree char *args = g_strdup_printf(
-        "-accel kvm -accel tcg -nodefaults -display none -S -m %dM "
+        "%s-nodefaults -display none -S -m %dM "
         "-object %s -machine pc,memory-backend=ram0%s%s",
-        RAM_MIB, backend, incoming ? " -incoming defer" : "", vhost);
+        vhost_sock ? "" : "-accel kvm -accel tcg ", RAM_MIB, backend,
+        incoming ? " -incoming defer" : "", vhost);
 
     if (oob) {
         /* migrate-recover is sent out of band */
@@ -442,7 +521,8 @@ static void precopy_with_rewrites(QTestState *from, QTestState *to,
  * report the first bad pages, return how many there are.  The file is
  * read, not mapped: a read of a hole of tmpfs allocates nothing.
  */
-static size_t count_bad_pages(const uint8_t *src, int fd, QTestState *to)
+static size_t count_bad_pages(const uint8_t *src, int fd, QTestState *to,
+                              bool vub)
 {
     const size_t chunk = 1 << 20;
     g_autofree uint8_t *buf = g_malloc(chunk);
@@ -459,6 +539,10 @@ static size_t count_bad_pages(const uint8_t *src, int fd, QTestState *to)
             size_t page = (off + i) / PAGE_SIZE, at = 0;
 
             if (to && off + i >= PC_HOLE_START && off + i < PC_HOLE_END) {
+                skipped++;
+                continue;
+            }
+            if (vub && off + i >= VUB_RAM_START && off + i < VUB_RAM_END) {
                 skipped++;
                 continue;
             }
@@ -479,8 +563,9 @@ static size_t count_bad_pages(const uint8_t *src, int fd, QTestState *to)
         g_test_message("%zu of %zu pages differ", bad, NPAGES);
     }
     if (skipped) {
-        g_test_message("%zu pages under the PC machine's ROM and VGA "
-                       "windows not compared", skipped);
+        g_test_message("%zu pages not compared: %s", skipped,
+                       vub ? "the vhost-user-blk driver's RAM" :
+                       "under the PC machine's ROM and VGA windows");
     }
     return bad;
 }
@@ -673,8 +758,8 @@ static uint64_t anon_huge_kib(GPid pid)
 /*
  * The branch places with UFFDIO_COPY (fill.c) with multifd into shmem
  * that is all holes, into anonymous RAM without THP, and whole huge
- * pages into hugetlbfs with precopy; a destination that is not the
- * branch (cross-version runs) is not asked.
+ * pages into hugetlbfs; a destination that is not the branch
+ * (cross-version runs) is not asked.
  */
 static ExpectUffd expect_fill(QTestState *to, const ExactCase *c)
 {
@@ -687,7 +772,7 @@ static ExpectUffd expect_fill(QTestState *to, const ExactCase *c)
     case DST_ANON:
         return c->no_thp || !host_has_thp();
     case DST_HUGETLB:
-        return !c->multifd;
+        return 1;
     default:
         return 0;
     }
@@ -786,12 +871,147 @@ static void wait_paused(QTestState *qts)
     wait_for_migration_status(qts, "postcopy-paused", ungoals);
 }
 
+/*
+ * A guest's driver of the vhost-user-blk device (libqos), on the source
+ * first and then on the destination, whose device state it continues.
+ */
+typedef struct {
+    QPCIBus *bus;
+    QGuestAllocator alloc;
+    QVirtioPCIDevice *dev;
+    QVirtQueue *vq;
+} VhostBlkDriver;
+
+/*
+ * Write @len bytes of guest RAM at @data to @sector of the image through
+ * the device of @qts, and wait until the device is done.  Returns the
+ * request's status.
+ */
+static uint8_t vub_write(VhostBlkDriver *d, QTestState *qts, uint64_t sector,
+                         uint64_t data, uint32_t len)
+{
+    QVirtioDevice *vdev = &d->dev->vdev;
+    struct virtio_blk_outhdr hdr = {
+        .type = cpu_to_le32(VIRTIO_BLK_T_OUT),
+        .sector = cpu_to_le64(sector),
+    };
+    uint64_t req = guest_alloc(&d->alloc, sizeof(hdr) + 1);
+    uint8_t status = 0xff;
+    uint32_t head;
+
+    qtest_memwrite(qts, req, &hdr, sizeof(hdr));
+    qtest_memwrite(qts, req + sizeof(hdr), &status, 1);
+    head = qvirtqueue_add(qts, d->vq, req, sizeof(hdr), false, true);
+    qvirtqueue_add(qts, d->vq, data, len, false, true);
+    qvirtqueue_add(qts, d->vq, req + sizeof(hdr), 1, true, false);
+    qvirtqueue_kick(qts, vdev, d->vq, head);
+    qvirtio_wait_used_elem(qts, vdev, d->vq, head, NULL,
+                           60 * G_USEC_PER_SEC);
+    status = qtest_readb(qts, req + sizeof(hdr));
+    guest_free(&d->alloc, req);
+    return status;
+}
+
+/* Set the source's device up and write a block through it */
+static void vub_setup(VhostBlkDriver *d, QTestState *from)
+{
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(VUB_SLOT, 0) };
+    QVirtioDevice *vdev;
+    uint64_t features, data;
+
+    /* The device starts its backend only while the VM runs. */
+    qtest_qmp_assert_success(from, "{ 'execute': 'cont' }");
+    d->bus = qpci_new_pc(from, NULL);
+    alloc_init(&d->alloc, ALLOC_NO_FLAGS, VUB_RAM_START, VUB_RAM_END,
+               PAGE_SIZE);
+    d->dev = virtio_pci_new(d->bus, &addr);
+    g_assert(d->dev);
+    vdev = &d->dev->vdev;
+    qvirtio_pci_device_enable(d->dev);
+    qvirtio_start_device(vdev);
+    features = qvirtio_get_features(vdev) &
+               ~(QVIRTIO_F_BAD_FEATURE |
+                 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ULL << VIRTIO_BLK_F_SCSI));
+    qvirtio_set_features(vdev, features);
+    d->vq = qvirtqueue_setup(vdev, &d->alloc, 0);
+    qvirtio_set_driver_ok(vdev);
+
+    data = guest_alloc(&d->alloc, PAGE_SIZE);
+    qtest_memset(from, data, 0x5a, PAGE_SIZE);
+    g_assert_cmpuint(vub_write(d, from, 0, data, PAGE_SIZE), ==, 0);
+    guest_free(&d->alloc, data);
+    g_test_message("vhost-user-blk: a block written on the source");
+}
+
+static void wait_loaded(QTestState *qts)
+{
+    for (int i = 0; i < 600; i++) {
+        QDict *rsp = qtest_qmp_assert_success_ref(qts,
+                                                  "{ 'execute': "
+                                                  "'query-status' }");
+        bool loading = !strcmp(qdict_get_str(rsp, "status"), "inmigrate");
+
+        qobject_unref(rsp);
+        if (!loading) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * During postcopy: let the destination run, and write a page of guest
+ * RAM that has not arrived through its device.  Its backend faults on
+ * the page, and only the page server can bring it.
+ */
+static void vub_fault_on_destination(VhostBlkDriver *d, QTestState *from,
+                                     QTestState *to, const uint8_t *src,
+                                     int dst_fd, const char *img)
+{
+    const size_t off = (size_t)VUB_FAULT_PAGE * PAGE_SIZE;
+    g_autofree uint8_t *blk = g_malloc(PAGE_SIZE);
+    int64_t requests;
+    unsigned char vec;
+    uint8_t *dst;
+    int fd;
+
+    dst = mmap(NULL, RAM_SIZE, PROT_READ, MAP_SHARED, dst_fd, 0);
+    g_assert(dst != MAP_FAILED);
+    g_assert_cmpint(mincore(dst + off, PAGE_SIZE, &vec), ==, 0);
+    munmap(dst, RAM_SIZE);
+    /* If the page were there, the test could not tell. */
+    g_assert_false(vec & 1);
+
+    wait_loaded(to);
+    qtest_qmp_assert_success(to, "{ 'execute': 'cont' }");
+    requests = read_ram_property_int(from, "postcopy-requests");
+    d->bus->qts = to;
+    g_assert_cmpuint(vub_write(d, to, VUB_SECTOR, off, PAGE_SIZE), ==, 0);
+    g_assert_cmpint(read_ram_property_int(from, "postcopy-requests"), >,
+                    requests);
+
+    fd = open(img, O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, blk, PAGE_SIZE, VUB_SECTOR * 512), ==,
+                    PAGE_SIZE);
+    close(fd);
+    g_assert(!memcmp(blk, src + off, PAGE_SIZE));
+    g_test_message("vhost-user-blk: the destination's backend faulted on "
+                   "page %zu, which the source then sent; the block it "
+                   "wrote is the source's page", (size_t)VUB_FAULT_PAGE);
+}
+
 static void run_postcopy(QTestState *from, QTestState *to,
-                         const ExactCase *c, const uint8_t *src)
+                         const ExactCase *c, const uint8_t *src,
+                         int dst_fd, const char *vub_img)
 {
     g_autofree char *uri = g_strdup_printf("unix:%s/sock", shm_dir);
     g_autofree char *uri2 = g_strdup_printf("unix:%s/sock-recover", shm_dir);
     int64_t remaining, multifd_at_switch, multifd_after = 0;
+    VhostBlkDriver vub = { 0 };
     bool many = false;
 
     set_both(from, to, "postcopy-ram");
@@ -819,7 +1039,11 @@ static void run_postcopy(QTestState *from, QTestState *to,
     migrate_set_parameter_int(from, "max-bandwidth", 32 << 20);
     /* Slow enough for the reads and the break to come while it runs */
     migrate_set_parameter_int(from, "max-postcopy-bandwidth",
-                              c->recover ? 8 << 20 : 32 << 20);
+                              c->recover || c->vhost_user ? 8 << 20 :
+                              32 << 20);
+    if (c->vhost_user) {
+        vub_setup(&vub, from);
+    }
     migrate_incoming_qmp(to, uri, NULL, "{}");
     migrate_qmp(from, to, uri, NULL, "{}");
 
@@ -854,6 +1078,14 @@ static void run_postcopy(QTestState *from, QTestState *to,
         g_assert(has_userfaultfd(vhost_dst_pid));
         g_test_message("postcopy: the destination's vhost-user-blk holds a "
                        "userfaultfd");
+        if (capability_known(to, "x-postcopy-multifd")) {
+            vub_fault_on_destination(&vub, from, to, src, dst_fd, vub_img);
+        } else {
+            g_test_message("vhost-user-blk: the destination is not the "
+                           "branch, whose postcopy cannot serve a fault of "
+                           "the backend: not driven there");
+        }
+        migrate_set_parameter_int(from, "max-postcopy-bandwidth", 0);
     }
 
     if (many) {
@@ -891,6 +1123,12 @@ static void run_postcopy(QTestState *from, QTestState *to,
     g_test_message("postcopy: %" PRId64 " page requests served",
                    read_ram_property_int(from, "postcopy-requests"));
     g_assert_cmpint(read_ram_property_int(from, "postcopy-requests"), >, 0);
+    if (vub.bus) {
+        qvirtqueue_cleanup(vub.dev->vdev.bus, vub.vq, &vub.alloc);
+        qpci_free_pc(vub.bus);
+        g_free(vub.dev);
+        alloc_destroy(&vub.alloc);
+    }
 }
 
 static char *status_of(QTestState *qts, char **error_desc)
@@ -1052,6 +1290,9 @@ static void test_exact(const void *opaque)
     unlink(src_path);
     unlink(dst_path);
     fill_pattern(src);
+    if (c->dst == DST_HUGETLB) {
+        zero_some_huge_pages(src);
+    }
 
     switch (c->path) {
     case PATH_MAPPED_RAM:
@@ -1061,7 +1302,7 @@ static void test_exact(const void *opaque)
         run_xbzrle(from, to, src);
         break;
     case PATH_POSTCOPY:
-        run_postcopy(from, to, c, src);
+        run_postcopy(from, to, c, src, dst_fd, vub_img);
         break;
     case PATH_PRECOPY:
         run_precopy(from, to, c, src);
@@ -1071,9 +1312,14 @@ static void test_exact(const void *opaque)
         break;
     }
 
+    if (!g_test_failed() && c->dst == DST_HUGETLB &&
+        c->path == PATH_PRECOPY) {
+        check_zero_huge_pages(src, dst_fd, expect_fill(to, c));
+    }
     if (!g_test_failed() && c->path != PATH_POSTCOPY_MISMATCH) {
         g_assert_cmpuint(count_bad_pages(src, dst_fd,
-                                         c->dst == DST_ANON ? to : NULL),
+                                         c->dst == DST_ANON ? to : NULL,
+                                         c->vhost_user),
                          ==, 0);
     }
     if (dst_fd >= 0) {
