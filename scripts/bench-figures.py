@@ -72,8 +72,11 @@ that is the series the benchmark last measured, so the fragment follows
 from the committed files alone and `--check` gives the same answer on
 every clone.  --series-tree ID[,ID...] names it (prefixes of at least 8
 hex digits), for example to pool a series with a later one that only
-changed documentation or tests; --series-tree qemu takes the HEAD tree
-of qemu/ as it is now.
+changed documentation or tests, or the runs of two patches measured
+apart; --series-tree qemu takes the HEAD tree of qemu/ as it is now.
+`--check PATH` without --series-tree uses the trees PATH names ("The
+series is qemu/ tree ..."), so that a fragment written with
+--series-tree checks on every clone as well.
 
 Eligible files: not quick, size scale 1, host memory not warmed
 (`--host-memory warm` measures another condition), and no patched
@@ -576,7 +579,8 @@ def main():
     out.add_argument('--out', metavar='PATH', help='write the fragment here')
     out.add_argument('--check', metavar='PATH',
                      help='exit 1 if PATH differs from what would be '
-                     'written')
+                     'written (for the series trees PATH names, unless '
+                     '--series-tree is given)')
     opts = ap.parse_args()
 
     runs = load_runs(opts.results, opts.untracked)
@@ -590,8 +594,7 @@ def main():
                      'files read')
     else:
         latest = latest_full(runs)
-    text = generate(runs, latest, current_trees(opts.series_tree, runs))
-
+    have = None
     if opts.check:
         try:
             with open(opts.check, encoding='utf-8') as f:
@@ -600,6 +603,17 @@ def main():
             print(f'bench-figures: {opts.check}: {e.strerror}',
                   file=sys.stderr)
             return 1
+    series_tree = opts.series_tree
+    if have is not None and not series_tree:
+        # Check against the trees the fragment names, as --out wrote it
+        m = re.search(r'The series is qemu/ tree\s+'
+                      r'([0-9a-f]{8,40}(?:,\s+[0-9a-f]{8,40})*);',
+                      have)
+        if m:
+            series_tree = ','.join(re.split(r',\s+', m.group(1)))
+    text = generate(runs, latest, current_trees(series_tree, runs))
+
+    if have is not None:
         if have == text:
             return 0
         sys.stderr.writelines(difflib.unified_diff(
