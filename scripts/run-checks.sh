@@ -243,6 +243,8 @@ COMPAT_SMOKE_QTESTS="
 /x86_64/migration/ram-integrity/fs/ext4/precopy-paused
 /x86_64/migration/ram-integrity/fs/fuse/multifd-paused
 /x86_64/migration/ram-exact/mapped-ram/multifd
+/x86_64/migration/ram-exact/mapped-ram/lazy-multifd
+/x86_64/migration/ram-exact/mapped-ram/lazy-x-fd-multifd
 /x86_64/migration/ram-exact/xbzrle/rewrite
 /x86_64/migration/ram-exact/postcopy/recovery-preempt
 "

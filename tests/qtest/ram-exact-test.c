@@ -26,6 +26,26 @@
  *   on a filesystem with O_DIRECT (tmpfs may lack it; the root here is
  *   ext4), as upstream's migration-test probes for its dio case, and
  *   writes zero pages as data (zero-page-detection none).
+ * - mapped-ram/lazy*: the restore is lazy (postcopy-ram on the incoming
+ *   side, or x-lazy-restore, which reports completed once the device
+ *   state is loaded): the test reads pages through the destination
+ *   before the restore is resident, query-migrate shows the progress
+ *   (at least every page of the source that is not zero in 'total'),
+ *   X_RAM_RESIDENT comes, and then the file is truncated to 0 before the
+ *   comparison, which proves the file is not needed any more.  The
+ *   source refuses postcopy-ram with mapped-ram.  fd: the file is handed
+ *   over in an fd set (add-fd), as libvirt does.  Faults, with a shim
+ *   preloaded into the destination (preload/pread-eio.c): eio, one read
+ *   fails: the restore pauses with the error in error-desc, and
+ *   migrate-recover with the same file finishes it byte for byte;
+ *   touched, truncated: reads are slowed down, the image is touched or
+ *   truncated while it loads, the restore pauses ("the file changed"),
+ *   savevm is refused before residency (a migration blocker), and
+ *   migrate-recover with the changed file is refused, leaving it
+ *   paused; cut: a file truncated before the restore fails it before
+ *   the guest runs ("the file is truncated").  A destination that is
+ *   upstream must refuse the capabilities, and restores the file
+ *   eagerly (the fault cases stop there).
  * - xbzrle/: the source's xbzrle-cache statistics count encoded pages:
  *   the same pages are changed in several passes after the first, so
  *   that they are sent again when the cache holds them.
@@ -158,6 +178,19 @@ typedef enum {
 #define VUB_FAULT_PAGE  (NPAGES / 2 + 1004)
 #define VUB_SECTOR      64
 
+/*
+ * What goes wrong with the file of a lazy restore: its reads fail (EIO),
+ * it is touched (its modification time) or truncated while it loads, or
+ * it was cut short before
+ */
+typedef enum {
+    LAZY_OK,
+    LAZY_EIO,
+    LAZY_TOUCHED,
+    LAZY_TRUNCATED,
+    LAZY_CUT,
+} LazyFault;
+
 typedef struct {
     const char *name;
     MigPath path;
@@ -168,9 +201,14 @@ typedef struct {
     DstKind dst;
     bool no_thp;        /* anon: the destination without THP */
     bool vhost_user;    /* a vhost-user-blk backend on each side */
+    bool lazy;          /* mapped-ram: postcopy-ram on the restore side */
+    bool lazy_x;        /* lazy: x-lazy-restore, not postcopy-ram */
+    bool lazy_fd;       /* lazy: the file in an fd set, as libvirt does */
+    LazyFault lazy_fault;
 } ExactCase;
 
 static char *shm_dir;   /* RAM files and sockets */
+static char *test_dir;  /* where this test and its shims are */
 static GPid vhost_dst_pid;  /* the destination's vhost-user-blk, or 0 */
 static char *hugetlb_dir;   /* a directory of our own on QTEST_HUGETLB_DIR */
 
@@ -270,6 +308,38 @@ static uint8_t *map_file(const char *path, size_t len, bool writable)
     close(fd);
     g_assert(p != MAP_FAILED);
     return p;
+}
+
+/*
+ * The destination's binary: for a lazy restore whose file fails, run
+ * with the shim preload/pread-eio.c (built next to this test) in
+ * LD_PRELOAD: libqtest runs "exec BINARY ARGS" in a shell
+ */
+static const char *dst_binary_var(const ExactCase *c)
+{
+    const char *bin = g_getenv("QTEST_QEMU_BINARY_DST") ?:
+                      g_getenv("QTEST_QEMU_BINARY");
+    g_autofree char *cmd = NULL;
+    const char *env;
+
+    switch (c->lazy_fault) {
+    case LAZY_EIO:
+        /* Its fifth read of pages fails, once */
+        env = "PREAD_EIO_COUNT=1";
+        break;
+    case LAZY_TOUCHED:
+    case LAZY_TRUNCATED:
+        /* No read fails, but each is slower: 2 ms */
+        env = "PREAD_EIO_AFTER=1000000 PREAD_DELAY_US=2000";
+        break;
+    default:
+        return "QTEST_QEMU_BINARY_DST";
+    }
+    g_assert(bin);
+    cmd = g_strdup_printf("env LD_PRELOAD=%s/pread-eio.so %s %s", test_dir,
+                          env, bin);
+    g_setenv("QTEST_QEMU_BINARY_DST_PRELOAD", cmd, true);
+    return "QTEST_QEMU_BINARY_DST_PRELOAD";
 }
 
 /*
@@ -577,7 +647,7 @@ static size_t count_bad_pages(const uint8_t *src, int fd, QTestState *to,
  * aligned.  A page in the bitmap holds the source's page at its offset;
  * a page not in it must be zero on the source.
  */
-static void check_mapped_ram_file(const char *path, const uint8_t *src)
+static uint64_t check_mapped_ram_file(const char *path, const uint8_t *src)
 {
     uint8_t key[5 + 8 + 4 + 8] = { 4, 'r', 'a', 'm', '0' };
     struct stat st;
@@ -623,9 +693,186 @@ static void check_mapped_ram_file(const char *path, const uint8_t *src)
     g_assert_cmpuint(bad, ==, 0);
     g_assert_cmpuint(lost, ==, 0);
     munmap((void *)file, st.st_size);
+    return pages_offset;
 }
 
-static void run_mapped_ram(QTestState *from, QTestState *to,
+static void read_through_destination(QTestState *to, const uint8_t *src,
+                                     unsigned round);
+
+static char *status_of(QTestState *qts, char **error_desc)
+{
+    QDict *rsp = migrate_query(qts);
+    char *status = g_strdup(qdict_get_try_str(rsp, "status") ?: "");
+
+    *error_desc = g_strdup(qdict_get_try_str(rsp, "error-desc") ?: "");
+    qobject_unref(rsp);
+    return status;
+}
+
+/* Wait until @qts's migration failed; return its error-desc */
+static char *wait_failed(QTestState *qts)
+{
+    for (int i = 0; i < 600; i++) {
+        g_autofree char *status = NULL;
+        char *error_desc;
+
+        status = status_of(qts, &error_desc);
+        g_assert_cmpstr(status, !=, "completed");
+        if (!strcmp(status, "failed")) {
+            return error_desc;
+        }
+        g_free(error_desc);
+        g_usleep(100 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * Restore @file (saved with mapped-ram) lazily, as @c says; returns
+ * whether the destination's RAM must now be the source's
+ */
+static bool run_lazy_restore(QTestState *to, const ExactCase *c,
+                             const char *file, const char *uri,
+                             uint64_t pages_offset, const uint8_t *src)
+{
+    /* x-lazy-restore pauses after completed */
+    const char *ungoals[] = { "failed", c->lazy_x ? NULL : "completed", NULL };
+    const char *running = c->lazy_x ? "completed" : "postcopy-active";
+    g_autofree char *status = NULL;
+    g_autofree char *desc = NULL;
+    g_autofree char *out = NULL;
+    const char *in_uri = uri;
+    QDict *rsp, *ev;
+
+    if (!capability_known(to, "x-lazy-restore")) {
+        /* Upstream 10.2 has no lazy restore, and refuses the pair */
+        rsp = qtest_qmp(to, "{ 'execute': 'migrate-set-capabilities',"
+                        "  'arguments': { 'capabilities': ["
+                        "    { 'capability': 'postcopy-ram', 'state': true },"
+                        "    { 'capability': 'mapped-ram', 'state': true }"
+                        "  ] } }");
+        g_assert(qdict_haskey(rsp, "error"));
+        g_test_message("the destination is upstream: it refuses "
+                       "postcopy-ram with mapped-ram (%s); %s",
+                       qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                       c->lazy_fault ? "no lazy restore to break there" :
+                       "it restores the file eagerly");
+        qobject_unref(rsp);
+        if (c->lazy_fault) {
+            return false;
+        }
+        migrate_incoming_qmp(to, uri, NULL, "{}");
+        wait_for_migration_complete(to);
+        return true;
+    }
+
+    migrate_set_capability(to, c->lazy_x ? "x-lazy-restore" : "postcopy-ram",
+                           true);
+    migrate_set_capability(to, "events", true);
+    if (c->lazy_fd) {
+        /*
+         * libvirt hands QEMU the file it opened, in an fd set: mapped-ram
+         * wants a file: URI (upstream refuses fd: as not seekable)
+         */
+        int fd = open(file, O_RDONLY);
+
+        g_assert_cmpint(fd, >=, 0);
+        qtest_qmp_fds_assert_success(to, &fd, 1, "{ 'execute': 'add-fd',"
+                                     "  'arguments': { 'fdset-id': 7 } }");
+        close(fd);
+        in_uri = "file:/dev/fdset/7";
+    }
+    if (c->lazy_fault == LAZY_CUT) {
+        /* The second half of RAM's pages is gone, and all that follows */
+        g_assert_cmpint(truncate(file, pages_offset + RAM_SIZE / 2), ==, 0);
+        migrate_incoming_qmp(to, in_uri, NULL, "{ 'exit-on-error': false }");
+        desc = wait_failed(to);
+        g_test_message("lazy restore of a truncated file: %s", desc);
+        g_assert_nonnull(strstr(desc, "the file is truncated"));
+        qtest_qmp_assert_success(to, "{ 'execute': 'query-status' }");
+        return false;
+    }
+    migrate_incoming_qmp(to, in_uri, NULL, "{}");
+
+    switch (c->lazy_fault) {
+    case LAZY_EIO:
+        /* The shim fails one read: the restore pauses, alive */
+        wait_for_migration_status(to, "postcopy-paused", ungoals);
+        status = status_of(to, &desc);
+        g_test_message("lazy restore: paused: %s", desc);
+        g_assert_nonnull(strstr(desc, "Input/output error"));
+        /* The file reads again: recover with it */
+        migrate_recover(to, uri);
+        g_test_message("lazy restore: recovered with the same file");
+        break;
+    case LAZY_TOUCHED:
+    case LAZY_TRUNCATED:
+        /* Reads are slow (the shim's delay): change the image meanwhile */
+        migration_event_wait(to, running);
+        /* No snapshot or migration out before residency: a blocker */
+        out = qtest_hmp(to, "savevm during-restore");
+        g_test_message("savevm during the restore: %s", out);
+        g_assert_nonnull(strstr(out, "lazy restore is still loading"));
+        if (c->lazy_fault == LAZY_TOUCHED) {
+            g_assert_cmpint(utimes(file, NULL), ==, 0);
+        } else {
+            g_assert_cmpint(truncate(file, pages_offset + RAM_SIZE / 2), ==,
+                            0);
+        }
+        wait_for_migration_status(to, "postcopy-paused", ungoals);
+        status = status_of(to, &desc);
+        g_test_message("lazy restore: paused: %s", desc);
+        g_assert_nonnull(strstr(desc, "the file changed"));
+        /* The changed image is refused: the restore stays paused */
+        migrate_recover(to, uri);
+        g_usleep(500 * 1000);
+        g_free(status);
+        status = migrate_query_status(to);
+        g_assert_cmpstr(status, ==, "postcopy-paused");
+        qtest_qmp_assert_success(to, "{ 'execute': 'query-status' }");
+        g_test_message("lazy restore: the changed image was refused");
+        return false;
+    default:
+        /* Running before all of RAM is in: read some of it meanwhile */
+        migration_event_wait(to, running);
+        read_through_destination(to, src, 0);
+        status = migrate_query_status(to);
+        if (strcmp(status, "completed") || c->lazy_x) {
+            int64_t total = read_ram_property_int(to, "total");
+            int64_t done = read_ram_property_int(to, "transferred");
+
+            g_test_message("lazy restore: %s, %" PRId64 " of %" PRId64
+                           " KiB resident", status, done >> 10, total >> 10);
+            size_t nonzero = 0;
+
+            for (size_t page = 0; page < NPAGES; page++) {
+                nonzero += !buffer_is_zero(src + page * PAGE_SIZE, PAGE_SIZE);
+            }
+            /* Every page of the source that is not zero, at least */
+            g_assert_cmpint(total, >=, (int64_t)nonzero * PAGE_SIZE);
+            g_assert_cmpint(done, <=, total);
+        }
+        break;
+    }
+    if (!c->lazy_x) {
+        wait_for_migration_complete(to);
+    }
+    ev = qtest_qmp_eventwait_ref(to, "X_RAM_RESIDENT");
+    g_test_message("lazy restore: resident: %" PRId64 " bytes after %"
+                   PRId64 " ms",
+                   qdict_get_int(qdict_get_qdict(ev, "data"), "bytes"),
+                   qdict_get_int(qdict_get_qdict(ev, "data"), "ms"));
+    qobject_unref(ev);
+    /* From now on the file is not needed: the comparison proves it */
+    g_assert_cmpint(truncate(file, 0), ==, 0);
+    return true;
+}
+
+/*
+ * Save to a mapped-ram file, and restore it: returns whether the
+ * destination's RAM must now be the source's
+ */
+static bool run_mapped_ram(QTestState *from, QTestState *to,
                            const ExactCase *c, const uint8_t *src)
 {
     /*
@@ -638,6 +885,8 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
                                     NULL);
     g_autofree char *file = NULL;
     g_autofree char *uri = NULL;
+    uint64_t pages_offset;
+    bool ret = true;
 
     g_assert(!c->dio || g_mkdtemp(dir));
     file = g_strdup_printf("%s/state", c->dio ? dir : shm_dir);
@@ -646,7 +895,7 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
         rmdir(dir);
         g_test_message("%s has no O_DIRECT", dir);
         g_test_fail();
-        return;
+        return false;
     }
 
     set_both(from, to, "mapped-ram");
@@ -674,19 +923,37 @@ static void run_mapped_ram(QTestState *from, QTestState *to,
     wait_for_migration_complete(from);
     g_assert(capability_on(from, "mapped-ram"));
     g_assert(capability_on(to, "mapped-ram"));
-    check_mapped_ram_file(file, src);
+    pages_offset = check_mapped_ram_file(file, src);
+    if (c->lazy && capability_known(from, "x-lazy-restore")) {
+        /* Postcopy with mapped-ram is for the incoming side only */
+        QDict *rsp;
+
+        migrate_set_capability(from, "postcopy-ram", true);
+        rsp = qtest_qmp(from, "{ 'execute': 'migrate', 'arguments': {"
+                        "  'uri': %s } }", uri);
+        g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                              "desc"),
+                                "incompatible with postcopy"));
+        qobject_unref(rsp);
+        migrate_set_capability(from, "postcopy-ram", false);
+    }
 
     /*
      * The restore reads the file once the save is complete.  It has
      * opened the file, on every channel, when migrate-incoming returns:
      * nothing is left behind if the case fails from here.
      */
-    migrate_incoming_qmp(to, uri, NULL, "{}");
+    if (c->lazy) {
+        ret = run_lazy_restore(to, c, file, uri, pages_offset, src);
+    } else {
+        migrate_incoming_qmp(to, uri, NULL, "{}");
+        wait_for_migration_complete(to);
+    }
     unlink(file);
     if (dir) {
         rmdir(dir);
     }
-    wait_for_migration_complete(to);
+    return ret;
 }
 
 /* Precopy over a unix socket with @waves rewrites, to its completion */
@@ -1131,34 +1398,6 @@ static void run_postcopy(QTestState *from, QTestState *to,
     }
 }
 
-static char *status_of(QTestState *qts, char **error_desc)
-{
-    QDict *rsp = migrate_query(qts);
-    char *status = g_strdup(qdict_get_try_str(rsp, "status") ?: "");
-
-    *error_desc = g_strdup(qdict_get_try_str(rsp, "error-desc") ?: "");
-    qobject_unref(rsp);
-    return status;
-}
-
-/* Wait until @qts's migration failed; return its error-desc */
-static char *wait_failed(QTestState *qts)
-{
-    for (int i = 0; i < 600; i++) {
-        g_autofree char *status = NULL;
-        char *error_desc;
-
-        status = status_of(qts, &error_desc);
-        g_assert_cmpstr(status, !=, "completed");
-        if (!strcmp(status, "failed")) {
-            return error_desc;
-        }
-        g_free(error_desc);
-        g_usleep(100 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 /*
  * x-postcopy-multifd on one side only: 10.2 has no capability exchange,
  * so the multifd channels' handshake carries it.  Both sides must fail,
@@ -1241,6 +1480,7 @@ static void test_exact(const void *opaque)
     g_autofree char *sock2 = g_strdup_printf("%s/sock-recover", shm_dir);
     g_autofree char *state = g_strdup_printf("%s/state", shm_dir);
     QTestState *from, *to;
+    bool compare = true;
     uint8_t *src;
     int dst_fd;
 
@@ -1274,9 +1514,8 @@ static void test_exact(const void *opaque)
         /* Inherited by the destination QEMU, and only by it */
         g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), ==, 0);
     }
-    to = start_qemu("QTEST_QEMU_BINARY_DST",
-                    c->dst == DST_ANON ? NULL : dst_path, true, c->recover,
-                    vub_dst);
+    to = start_qemu(dst_binary_var(c), c->dst == DST_ANON ? NULL : dst_path,
+                    true, c->recover || c->lazy, vub_dst);
     if (c->no_thp) {
         g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0), ==, 0);
     }
@@ -1296,7 +1535,7 @@ static void test_exact(const void *opaque)
 
     switch (c->path) {
     case PATH_MAPPED_RAM:
-        run_mapped_ram(from, to, c, src);
+        compare = run_mapped_ram(from, to, c, src);
         break;
     case PATH_XBZRLE:
         run_xbzrle(from, to, src);
@@ -1316,7 +1555,7 @@ static void test_exact(const void *opaque)
         c->path == PATH_PRECOPY) {
         check_zero_huge_pages(src, dst_fd, expect_fill(to, c));
     }
-    if (!g_test_failed() && c->path != PATH_POSTCOPY_MISMATCH) {
+    if (!g_test_failed() && c->path != PATH_POSTCOPY_MISMATCH && compare) {
         g_assert_cmpuint(count_bad_pages(src, dst_fd,
                                          c->dst == DST_ANON ? to : NULL,
                                          c->vhost_user),
@@ -1344,6 +1583,35 @@ static void test_exact(const void *opaque)
 static const ExactCase cases[] = {
     { "mapped-ram/plain", PATH_MAPPED_RAM },
     { "mapped-ram/multifd", PATH_MAPPED_RAM, .multifd = true },
+    { "mapped-ram/lazy", PATH_MAPPED_RAM, .lazy = true },
+    { "mapped-ram/lazy-multifd", PATH_MAPPED_RAM, .lazy = true,
+      .multifd = true },
+    { "mapped-ram/lazy-multifd-dio", PATH_MAPPED_RAM, .lazy = true,
+      .multifd = true, .dio = true },
+    { "mapped-ram/lazy-anon", PATH_MAPPED_RAM, .lazy = true,
+      .dst = DST_ANON },
+    { "mapped-ram/lazy-multifd-anon", PATH_MAPPED_RAM, .lazy = true,
+      .multifd = true, .dst = DST_ANON },
+    { "mapped-ram/lazy-hugetlbfs", PATH_MAPPED_RAM, .lazy = true,
+      .dst = DST_HUGETLB },
+    { "mapped-ram/lazy-multifd-hugetlbfs", PATH_MAPPED_RAM, .lazy = true,
+      .multifd = true, .dst = DST_HUGETLB },
+    { "mapped-ram/lazy-fd", PATH_MAPPED_RAM, .lazy = true, .lazy_fd = true },
+    { "mapped-ram/lazy-x", PATH_MAPPED_RAM, .lazy = true, .lazy_x = true },
+    { "mapped-ram/lazy-x-fd-multifd", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_x = true, .lazy_fd = true, .multifd = true },
+    { "mapped-ram/lazy-eio", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_fault = LAZY_EIO },
+    { "mapped-ram/lazy-eio-multifd", PATH_MAPPED_RAM, .lazy = true,
+      .multifd = true, .lazy_fault = LAZY_EIO },
+    { "mapped-ram/lazy-x-eio", PATH_MAPPED_RAM, .lazy = true, .lazy_x = true,
+      .lazy_fault = LAZY_EIO },
+    { "mapped-ram/lazy-touched", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_fault = LAZY_TOUCHED },
+    { "mapped-ram/lazy-truncated", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_fault = LAZY_TRUNCATED },
+    { "mapped-ram/lazy-cut", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_fault = LAZY_CUT },
     { "mapped-ram/multifd-dio", PATH_MAPPED_RAM, .multifd = true,
       .dio = true },
     { "xbzrle/rewrite", PATH_XBZRLE },
@@ -1380,6 +1648,7 @@ int main(int argc, char **argv)
     int ret;
 
     g_test_init(&argc, &argv, NULL);
+    test_dir = g_path_get_dirname(argv[0]);
     if (strcmp(arch, "x86_64") && strcmp(arch, "i386")) {
         g_test_skip("x86 only");
         return g_test_run();
