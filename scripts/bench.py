@@ -61,6 +61,8 @@ class Scenario:
         self.caps = kw.get('caps', {})
         # Capabilities only the branch has, set on it only
         self.branch_caps = kw.get('branch_caps', {})
+        # Capabilities the branch's restore side gets (mode 'file')
+        self.restore_branch_caps = kw.get('restore_branch_caps', {})
         self.params = kw.get('params', {})
         self.dirty = kw.get('dirty', 0)           # MB/s
         self.hot_mib = kw.get('hot_mib', 0)
@@ -70,6 +72,7 @@ class Scenario:
         self.fill = kw.get('fill', True)
         self.prealloc = kw.get('prealloc', False)
         self.thp = kw.get('thp', True)
+        self.hb_ms = kw.get('hb_ms', 5)
 
     def scaled(self, f):
         s = Scenario.__new__(Scenario)
@@ -175,6 +178,33 @@ def scenarios():
                  4096, 3584, mode='file', paused=True, direct_io=True,
                  caps={'mapped-ram': True, 'multifd': True},
                  params={'multifd-channels': 2, 'direct-io': True}),
+        # Lazy restore on the branch (x-lazy-restore), upstream's eager
+        # restore beside it; the branch's eager restore of the same
+        # image is the scenario without -lazy, in the same run.  The
+        # guest beats every ms and touches random pages as soon as it
+        # runs (first-touch latency while the load goes on).
+        Scenario('mapped-ram-lazy',
+                 'mapped-ram save + restore, lazy on the branch',
+                 4096, 3584, mode='file', paused=True, hb_ms=1,
+                 touch=2000, caps={'mapped-ram': True},
+                 restore_branch_caps={'x-lazy-restore': True}),
+        Scenario('mapped-ram-lazy-multifd',
+                 'mapped-ram + multifd x2 save + restore, lazy on the branch',
+                 4096, 3584, mode='file', paused=True, hb_ms=1,
+                 touch=2000, caps={'mapped-ram': True, 'multifd': True},
+                 params={'multifd-channels': 2},
+                 restore_branch_caps={'x-lazy-restore': True}),
+        # 16 GiB guests with 2 GiB of data, the rest never written: a
+        # sparse image of about 2 GiB
+        Scenario('mapped-ram-16g', 'mapped-ram save + restore, 16 GiB '
+                 'guest, 2 GiB written', 16384, 2048, mode='file',
+                 paused=True, hb_ms=1, touch=2000,
+                 caps={'mapped-ram': True}),
+        Scenario('mapped-ram-lazy-16g', 'mapped-ram save + restore, 16 GiB '
+                 'guest, 2 GiB written, lazy on the branch', 16384, 2048,
+                 mode='file', paused=True, hb_ms=1, touch=2000,
+                 caps={'mapped-ram': True},
+                 restore_branch_caps={'x-lazy-restore': True}),
         Scenario('idle-zero', 'idle 8 GiB guest, mostly zero',
                  8192, 64, fill=True),
     ]
@@ -265,7 +295,7 @@ class Bench:
 
     def guest_args(self):
         sc = self.scenario
-        append = f'guest.mib={sc.area_mib} guest.hb=5 guest.seed=1'
+        append = f'guest.mib={sc.area_mib} guest.hb={sc.hb_ms} guest.seed=1'
         if sc.dirty:
             append += f' guest.dirty=0 guest.hot={sc.hot_mib}'
         args = ['-accel', self.accel, '-nodefaults', '-no-reboot']
@@ -370,7 +400,10 @@ class Bench:
         sc = self.scenario
         fdir = self.tmp if sc.direct_io else self.shm
         path = os.path.join(fdir, f'{tag}.img')
-        src.set_caps(sc.caps, sc.params)
+        # The saving guest may have been restored lazily (run chain)
+        src.set_caps(dict(sc.caps, **{k: False for k in
+                                      sc.restore_branch_caps})
+                     if src.build == 'patched' else sc.caps, sc.params)
         cpu0 = src.cpu()
         t0 = time.monotonic()
         src.vm.cmd('migrate', uri=f'file:{path}')
@@ -382,27 +415,63 @@ class Bench:
         src_ram = src.ram_path
         self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
-        dst.set_caps(sc.caps, sc.params)
+        lazy = build == 'patched' and bool(sc.restore_branch_caps)
+        dst.set_caps(dict(sc.caps, **(sc.restore_branch_caps if lazy
+                                       else {})), sc.params)
         cpu0 = dst.cpu()
         mark = dst.con.mark()
+        wall0 = time.time()
         t0 = time.monotonic()
         dst.vm.cmd('migrate-incoming', uri=f'file:{path}')
-        dinfo = miglib.wait_migration(dst.vm, timeout=600, poll=0.01)
+        dinfo = miglib.wait_migration(dst.vm, timeout=600, poll=0.001)
         t_ready = time.monotonic() - t0
-        # Compare before the restored guest runs and changes its RAM.
+        # Compare before the restored guest runs and changes its RAM
+        # (a lazy restore has not read it yet: the guest checks itself).
         verdict = {}
         t_cmp = time.monotonic()
-        if measured and src_ram and dst.ram_path:
+        if measured and src_ram and dst.ram_path and not lazy:
             verdict = self.ram_verdict(src_ram, dst.ram_path)
         t_cmp = time.monotonic() - t_cmp
         dst.vm.cmd('cont')
-        dst.con.wait_for(r'HB ', timeout=60, since=mark)
-        t_running = time.monotonic() - t0 - t_cmp
+        _, t_hb, _ = dst.con.wait_for(r'HB ', timeout=60, since=mark)
+        # The first heartbeat's arrival, from migrate-incoming
+        t_running = t_hb - t0 - t_cmp
+        sample = {'restore_running_s': t_running,
+                  'restore_ready_s': t_ready}
+        cpu_dst = dst.cpu() - cpu0
+        if sc.touch:
+            # Random pages of the test area, timed by the guest, while
+            # a lazy restore still loads
+            dst.con.send(f'touch {sc.touch}')
+        if lazy:
+            ev = dst.vm.event_wait('X_RAM_RESIDENT', timeout=600)
+            if not ev:
+                raise RuntimeError(f'{tag}: no X_RAM_RESIDENT')
+            ts = ev['timestamp']
+            sample.update({
+                'restore_resident_s': ts['seconds'] +
+                ts['microseconds'] / 1e6 - wall0,
+                'restore_resident_event_ms': ev['data']['ms'],
+                'restore_resident_bytes': ev['data']['bytes']})
+            # The restore's CPU: until every page is resident
+            cpu_dst = dst.cpu() - cpu0
+        if sc.touch:
+            _, _, m = dst.con.wait_for(
+                r'TOUCH n=(\d+) p50=([\d.]+) p90=([\d.]+) p99=([\d.]+) '
+                r'max=([\d.]+) us mode=\w+ bad=(\d+) ms=(\d+)',
+                timeout=300, since=mark)
+            sample.update({'touch_n': int(m.group(1)),
+                           'touch_p50_us': float(m.group(2)),
+                           'touch_p90_us': float(m.group(3)),
+                           'touch_p99_us': float(m.group(4)),
+                           'touch_max_us': float(m.group(5)),
+                           'touch_bad': int(m.group(6)),
+                           'touch_ms': int(m.group(7))})
         dst.vm.cmd('stop')
-        sample = self.sample(build, tag, measured, info, t_save,
-                             (0, 0), (cpu_src, dst.cpu() - cpu0))
-        sample.update({'restore_running_s': t_running,
-                       'restore_ready_s': t_ready,
+        sample = dict(self.sample(build, tag, measured, info, t_save,
+                                  (0, 0), (cpu_src, cpu_dst)),
+                      **sample)
+        sample.update({'restore_lazy': lazy,
                        'file_bytes': os.path.getsize(path),
                        'file_fs': 'tmpfs' if fdir == self.shm else
                        'disk (build/)',
@@ -614,7 +683,9 @@ class Bench:
         if 'downtime_seen_ms' in s:
             extra += f" seen {s['downtime_seen_ms']:.0f} ms"
         if 'restore_running_s' in s:
-            extra += f" restore {s['restore_running_s']:.2f} s"
+            extra += f" restore {s['restore_running_s']:.3f} s"
+        if 'restore_resident_s' in s:
+            extra += f" resident {s['restore_resident_s']:.2f} s"
         if 'touch_p50_us' in s:
             extra += f" touch p50 {s['touch_p50_us']} us"
         ok = s.get('verify_errors', 0) == 0 and s.get('ram_identical', True)

@@ -21,7 +21,30 @@
 #                               --parallel --parallel-connections 2 (libvirt
 #                               sets multifd with postcopy: upstream's
 #                               multifd+postcopy protocol)
+#   save-sparse                 --image-format sparse (mapped-ram, libvirt
+#                               sets multifd with 1 channel)
+#   restore-sparse-lazy         virsh restore --xml: the image's domain XML
+#                               with <qemu:commandline> -global
+#                               migration.x-lazy-restore=on (the branch's
+#                               lazy restore; libvirt does not know the
+#                               capability, so it leaves it on)
+#   save-sparse-pc2-lazy        the lazily restored domain saved again,
+#                               --image-format sparse --parallel-channels 2
+#                               (x-lazy-restore stays on: it has no effect
+#                               on the outgoing side)
+#   restore-sparse-pc2-lazy     virsh restore --parallel-channels 2 of that
+#                               image, lazy through the domain XML the image
+#                               carries
 #   guest-log                   the whole serial log: READY, no error line
+#
+# A lazy restore must be lazy: on the restoring daemon, the MIGRATION
+# event completed and the RESUME event (libvirt's cont) must both come
+# before the X_RAM_RESIDENT event, whose data (bytes, ms) the TAP line
+# shows; the QEMU log must have no error line from the restore on; and
+# the guest must pass the same checks as after every other case.  A
+# binary without x-lazy-restore (vanilla) reports the four lazy-restore
+# cases as "ok N ... # SKIP"; a skip is counted neither as passed nor as
+# failed, on a "#" line before the last one.
 #
 # After each case the domain must be running on the expected side only,
 # and the guest's serial log (one file that every QEMU of the run appends
@@ -29,11 +52,12 @@
 # passes (guest.verify=1), with no ERROR, VERIFY-BAD or errors>0 line.
 #
 # Prints one TAP-like line per case (the duration is that of the virsh
-# command), and "N passed, N failed" as the last line; exits non-zero on
-# any failure.  The QMP commands libvirt sent (from the daemons' debug
-# logs) are summarised per case in tests/results/check-libvirt-<build>.txt
-# together with the versions and the results; full logs are in
-# build/test-results/libvirt-<build>/.
+# command; for a lazy restore, the evidence of it follows), and "N
+# passed, N failed" as the last line; exits non-zero on any failure.
+# The QMP commands libvirt sent (from the daemons' debug logs) are
+# summarised per case in tests/results/check-libvirt-<build>.txt together
+# with the versions and the results; full logs, QEMU's logs among them,
+# are in build/test-results/libvirt-<build>/.
 #
 # Usage: scripts/check-libvirt.sh [patched|vanilla]     (or BUILD=...)
 # Environment: QEMU=/path overrides the binary; ACCEL=tcg|kvm overrides
@@ -137,6 +161,10 @@ cleanup() {
             kill -0 "${dpid[$d]}" 2>/dev/null && kill -9 "${dpid[$d]}"
         fi
         wait "${dpid[$d]}" 2>/dev/null
+        # QEMU's logs of the domain (stderr included: stdio_handler=file)
+        for f in "$work/$d"/log/qemu/*.log; do
+            [ -f "$f" ] && cp "$f" "$results/qemu-$d-${f##*/}"
+        done
         # A QEMU left behind (libvirtd does not stop guests when it
         # exits): by its pid file, and only if it runs the binary under test.
         for f in "$work/$d"/run/qemu/*.pid; do
@@ -422,6 +450,104 @@ case_postcopy() {
     echo "postcopy: $note (source postcopy-active to destination completed)"
 }
 
+# named_event LOG FROM-LINE EVENT: the first QMP event EVENT in LOG
+# after FROM-LINE, as its JSON, or nothing.
+named_event() {
+    tail -n +$(($2 + 1)) "$1" | grep -F 'QEMU_MONITOR_RECV_EVENT' |
+        grep -E "\"event\": ?\"$3\"" | head -n1 | sed -nE 's/.* event=(\{.*\})\s*$/\1/p'
+}
+
+# stamp JSON: QEMU's timestamp (s) of an event.
+stamp() {
+    sed -nE 's/.*"seconds": ?([0-9]+), ?"microseconds": ?([0-9]+).*/\1 \2/p' <<<"$1" |
+        awk '{ printf "%.3f", $1 + $2 / 1e6 }'
+}
+
+# The binary knows x-lazy-restore (the branch) if it starts with it set.
+lazy_ok() {
+    echo quit | timeout 30 "$qemu" -machine none -nodefaults -display none \
+        -global migration.x-lazy-restore=on -monitor stdio >/dev/null 2>&1
+}
+lazy_skip="$which has no x-lazy-restore"
+
+# lazy_xml IN OUT: the domain XML IN with -global
+# migration.x-lazy-restore=on on QEMU's command line.
+lazy_xml() {
+    sed -E -e "s|^<domain type='([a-z]+)'>|<domain type='\\1' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>|" \
+        -e 's|^</domain>|  <qemu:commandline>\n    <qemu:arg value='"'"'-global'"'"'/>\n    <qemu:arg value='"'"'migration.x-lazy-restore=on'"'"'/>\n  </qemu:commandline>\n</domain>|' \
+        "$1" > "$2"
+    grep -q 'migration.x-lazy-restore=on' "$2" && grep -q 'xmlns:qemu=' "$2"
+}
+
+# case_restore_lazy IMAGE XML VIRSH-OPTIONS...: as case_restore (with
+# --xml XML unless XML is "-"), and the restore must have been lazy: on
+# daemon a, MIGRATION completed and RESUME before X_RAM_RESIDENT; no
+# error line in QEMU's log.
+case_restore_lazy() {
+    local img=$1 xml=$2 l0 q0 off prev qm ev t_done t_resume t_res bytes ms qerr t0
+    local qlog=$work/a/log/qemu/$dom.log
+    shift 2
+    [ -s "$img" ] || { why="no save image (the save failed)"; return 1; }
+    # The domain XML the restore uses: the one given, or the image's.
+    if [ "$xml" != - ]; then
+        set -- --xml "$xml" "$@"
+        grep -q 'migration.x-lazy-restore=on' "$xml" ||
+            { why="$xml has no -global migration.x-lazy-restore=on"; return 1; }
+    elif ! vsh a save-image-dumpxml "$img" | grep -q 'migration.x-lazy-restore=on'; then
+        why="the image's domain XML has no -global migration.x-lazy-restore=on"
+        return 1
+    fi
+    l0=$(lines "${dlog[a]}")
+    q0=$(fsize "$qlog")
+    off=$(fsize "$serial")
+    prev=$(max_seq)
+    timed vsh a restore "$img" "$@" || return 1
+    # At once: the incoming side's progress (RAM may be resident already).
+    qm=$(vsh a qemu-monitor-command "$dom" '{"execute":"query-migrate"}' 2>&1)
+    echo "query-migrate right after the restore: $qm"
+    rm -f "$img"
+    side=a
+    running_on a || return 1
+    wait_alive "$off" "$prev" || return 1
+    t0=$(date +%s)
+    while ev=$(named_event "${dlog[a]}" "$l0" X_RAM_RESIDENT) && [ -z "$ev" ]; do
+        if [ $(($(date +%s) - t0)) -ge 120 ]; then
+            why="no X_RAM_RESIDENT event (the restore was not lazy, or RAM never became resident)"
+            return 1
+        fi
+        sleep 0.5
+    done
+    echo "X_RAM_RESIDENT: $ev"
+    t_done=$(event_time "${dlog[a]}" "$l0" completed)
+    t_resume=$(stamp "$(named_event "${dlog[a]}" "$l0" RESUME)")
+    t_res=$(stamp "$ev")
+    bytes=$(sed -nE 's/.*"bytes": ?([0-9]+).*/\1/p' <<<"$ev")
+    ms=$(sed -nE 's/.*"ms": ?(-?[0-9]+).*/\1/p' <<<"$ev")
+    echo "events: completed@$t_done RESUME@$t_resume X_RAM_RESIDENT@$t_res"
+    if [ -z "$t_done" ] || [ -z "$t_resume" ]; then
+        why="no MIGRATION completed or RESUME event on a"
+        return 1
+    fi
+    if ! awk -v d="$t_done" -v r="$t_resume" -v x="$t_res" 'BEGIN { exit !(d < x && r < x) }'; then
+        why="not lazy: completed@$t_done, RESUME@$t_resume not before X_RAM_RESIDENT@$t_res"
+        return 1
+    fi
+    if [ "${bytes:-0}" -le 0 ]; then
+        why="X_RAM_RESIDENT with no bytes read: $ev"
+        return 1
+    fi
+    note="lazy: guest resumed $(awk -v r="$t_resume" -v x="$t_res" 'BEGIN { printf "%.2f", x - r }')s before X_RAM_RESIDENT {bytes: $bytes, ms: $ms}"
+    tap_note=$note
+    echo "$note"
+    # QEMU's own error lines (stderr is in its log) since the restore
+    qerr=$(tail -c +$((q0 + 1)) "$qlog" 2>/dev/null |
+        grep -aE 'qemu-system-[a-z0-9_]+: ' | grep -avF 'terminating on signal' | head -n1)
+    if [ -n "$qerr" ]; then
+        why="QEMU log: $qerr"
+        return 1
+    fi
+}
+
 # QMP commands (and MIGRATION events) of one daemon log from a line on,
 # summarised: non-query commands in order with their arguments,
 # capabilities as on/off lists; query-*/qom-* commands counted.
@@ -432,17 +558,28 @@ qmp_summary() {
 n=0
 pass=0
 fail=0
+skip=0
+# skip_case NAME REASON: a case this binary cannot do.
+skip_case() {
+    local line="ok $((n + 1)) libvirt/$1 # SKIP $2"
+    n=$((n + 1))
+    skip=$((skip + 1))
+    echo "$line"
+    echo "$line" >> "$tap"
+    printf '### libvirt/%s: skipped (%s)\n\n' "$1" "$2" >> "$qmp_txt"
+}
 # run_case NAME FUNCTION ARGS...
 run_case() {
     local base=$1 name=libvirt/$1 f=$2 la lb t0 total st line log roles=""
     shift 2
     case $f in
     case_migrate | case_postcopy) roles=" ($1 -> $2)" ;;
-    case_save | case_restore | case_start) roles=" (on a)" ;;
+    case_save* | case_restore* | case_start) roles=" (on a)" ;;
     esac
     n=$((n + 1))
     why=""
     note=""
+    tap_note=""
     op_s=0
     log=$results/$(printf '%02d' "$n")-$base.log
     la=$(lines "${dlog[a]}")
@@ -451,7 +588,7 @@ run_case() {
     if "$f" "$@" >> "$log" 2>&1; then
         st=ok
         pass=$((pass + 1))
-        line="ok $n $name # ${op_s}s"
+        line="ok $n $name # ${op_s}s${tap_note:+, $tap_note}"
     else
         st=fail
         fail=$((fail + 1))
@@ -534,6 +671,27 @@ else
         --parallel --parallel-connections 2 "${postcopy_bw[@]}"
 fi
 
+# Lazy restores (the branch's x-lazy-restore), last: a domain restored
+# lazily keeps the capability on, so it migrates out only once it is set
+# off by hand.  The eager restore-sparse-pc2 above is the comparison.
+if ! lazy_ok; then
+    for c in save-sparse restore-sparse-lazy save-sparse-pc2-lazy restore-sparse-pc2-lazy; do
+        skip_case "$c" "$lazy_skip"
+    done
+else
+    ensure_running
+    run_case save-sparse case_save "$img" --image-format sparse
+    if [ -s "$img" ]; then
+        vsh a save-image-dumpxml "$img" > "$work/image.xml" 2>&1
+        lazy_xml "$work/image.xml" "$results/restore-lazy.xml" ||
+            echo "# cannot make the lazy domain XML from $work/image.xml"
+    fi
+    run_case restore-sparse-lazy case_restore_lazy "$img" "$results/restore-lazy.xml"
+    ensure_running
+    run_case save-sparse-pc2-lazy case_save "$img" --image-format sparse --parallel-channels 2
+    run_case restore-sparse-pc2-lazy case_restore_lazy "$img" - --parallel-channels 2
+fi
+
 # The guest's serial log over the whole run: READY, and none of its own
 # error lines (also outside the cases' windows).
 case_guest_log() {
@@ -571,6 +729,7 @@ t_total=$(since "$t_run")
     echo
     echo "Results (duration = the virsh command):"
     cat "$tap"
+    [ "$skip" = 0 ] || echo "# $skip skipped ($lazy_skip)"
     echo "$pass passed, $fail failed"
     echo
     echo "QMP commands libvirt sent, per case (a and b are the two daemons;"
@@ -584,5 +743,6 @@ t_total=$(since "$t_run")
 cp "$summary" "$results/"
 
 echo "# ${t_total}s; results: ${summary#"$top"/}, logs: ${results#"$top"/}/"
+[ "$skip" = 0 ] || echo "# $skip skipped ($lazy_skip)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

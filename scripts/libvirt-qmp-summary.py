@@ -5,8 +5,10 @@ Usage: libvirt-qmp-summary.py LABEL FIRST-LINE LOG
 
 From line FIRST-LINE of LOG on: the non-query commands libvirt sent, in
 order with their arguments (migrate-set-capabilities as the list of
-capabilities set on), the query-*/qom-* commands counted, and the
-MIGRATION events with their times; every line starts with LABEL.
+capabilities set on), the query-*/qom-* commands counted, the MIGRATION
+events with their times, and the branch's X_RAM_RESIDENT events (a lazy
+restore's RAM all resident) with their data; every line starts with
+LABEL.
 """
 
 import json
@@ -51,10 +53,16 @@ def describe(name, args):
     return f'{name} {text}'
 
 
+def event_time(ev):
+    ts = ev.get('timestamp', {})
+    return ts.get('seconds', 0) + ts.get('microseconds', 0) / 1e6
+
+
 def summarise(lines):
     """(commands as [text, count] runs, query counts, MIGRATION states
-    with their times) of a piece of a daemon log."""
-    out, queries, events = [], {}, []
+    with their times, X_RAM_RESIDENT events as (time, data)) of a piece
+    of a daemon log."""
+    out, queries, events, resident = [], {}, [], []
     for i, line in enumerate(lines):
         cmd = json_of(SEND, line)
         if cmd is not None:
@@ -72,14 +80,15 @@ def summarise(lines):
                 out.append([text, 1])
             continue
         ev = json_of(EVENT, line)
+        if ev is not None and ev.get('event') == 'X_RAM_RESIDENT':
+            resident.append((event_time(ev), ev.get('data', {})))
         if ev is None or ev.get('event') != 'MIGRATION':
             continue
         status = ev.get('data', {}).get('status')
-        ts = ev.get('timestamp', {})
-        t = ts.get('seconds', 0) + ts.get('microseconds', 0) / 1e6
+        t = event_time(ev)
         if status and (not events or events[-1][0] != status):
             events.append((status, t))
-    return out, queries, events
+    return out, queries, events, resident
 
 
 def times(n):
@@ -93,7 +102,7 @@ def main():
             lines = f.readlines()[start:]
     except OSError:
         lines = []
-    out, queries, events = summarise(lines)
+    out, queries, events, resident = summarise(lines)
     for text, n in out:
         print(f'  {label}: {text}{times(n)}')
     if queries:
@@ -104,6 +113,10 @@ def main():
         t0 = events[0][1]
         print(f'  {label}: MIGRATION events (s): ' +
               ' '.join(f'{st}@{t - t0:.1f}' for st, t in events))
+    for t, data in resident:
+        at = f'@{t - events[0][1]:.1f}' if events else ''
+        text = json.dumps(data, separators=(',', ':'))
+        print(f'  {label}: X_RAM_RESIDENT{at} {text}')
 
 
 if __name__ == '__main__':
