@@ -73,6 +73,9 @@ class Scenario:
         self.prealloc = kw.get('prealloc', False)
         self.thp = kw.get('thp', True)
         self.hb_ms = kw.get('hb_ms', 5)
+        # Lazy restores of the branch twice, the second with the first's
+        # working set (x-working-set)
+        self.working_set = kw.get('working_set', False)
 
     def scaled(self, f):
         s = Scenario.__new__(Scenario)
@@ -194,6 +197,13 @@ def scenarios():
                  touch=2000, caps={'mapped-ram': True, 'multifd': True},
                  params={'multifd-channels': 2},
                  restore_branch_caps={'x-lazy-restore': True}),
+        Scenario('mapped-ram-lazy-wss',
+                 'mapped-ram save + restore, lazy on the branch, twice: '
+                 'the second with the working set of the first',
+                 4096, 3584, mode='file', paused=True, hb_ms=1,
+                 touch=2000, caps={'mapped-ram': True},
+                 restore_branch_caps={'x-lazy-restore': True},
+                 working_set=True),
         # 16 GiB guests with 2 GiB of data, the rest never written: a
         # sparse image of about 2 GiB
         Scenario('mapped-ram-16g', 'mapped-ram save + restore, 16 GiB '
@@ -413,11 +423,46 @@ class Bench:
         if info['status'] != 'completed':
             raise RuntimeError(f'{tag}: save {info["status"]}')
         src_ram = src.ram_path
+        lazy = build == 'patched' and bool(sc.restore_branch_caps)
+        caps = dict(sc.caps, **(sc.restore_branch_caps if lazy else {}))
+        first = None
+        if lazy and sc.working_set:
+            # The same image twice: the first restore records the
+            # guest's faults beside it (x-working-set), the second
+            # loads them first.  The guest touches the same pages in
+            # both: it resumes from the same state.
+            caps['x-working-set'] = True
+            dst, first, _ = self.restore_once(build, tag, path, caps, lazy,
+                                              src_ram, False)
+            dst.close()
+        dst, sample, dinfo = self.restore_once(build, tag, path, caps, lazy,
+                                               src_ram, measured)
+        if first:
+            sample.update({f'{k}_no_prefetch': v for k, v in first.items()
+                           if k.startswith(('restore_', 'touch_', 'faults'))})
+        sample = dict(self.sample(build, tag, measured, info, t_save,
+                                  (0, 0), (cpu_src, sample.pop('cpu_dst'))),
+                      **sample)
+        sample.update({'restore_lazy': lazy,
+                       'file_bytes': os.path.getsize(path),
+                       'file_fs': 'tmpfs' if fdir == self.shm else
+                       'disk (build/)',
+                       'restore_status': dinfo['status']})
+        os.unlink(path)
+        if os.path.exists(path + '.wss'):
+            os.unlink(path + '.wss')
+        if measured:
+            sample.update(self.guest_verify(dst))
+        src.close()
+        return dst, sample
+
+    def restore_once(self, build, tag, path, caps, lazy, src_ram, measured):
+        """Restore the image at path into a new guest; returns it, the
+        sample's restore fields and the incoming side's query-migrate."""
+        sc = self.scenario
         self.warm_host_memory(measured)
         dst = Guest(self, build, tag, incoming=True, backend=sc.backend)
-        lazy = build == 'patched' and bool(sc.restore_branch_caps)
-        dst.set_caps(dict(sc.caps, **(sc.restore_branch_caps if lazy
-                                       else {})), sc.params)
+        dst.set_caps(caps, sc.params)
         cpu0 = dst.cpu()
         mark = dst.con.mark()
         wall0 = time.time()
@@ -438,7 +483,7 @@ class Bench:
         t_running = t_hb - t0 - t_cmp
         sample = {'restore_running_s': t_running,
                   'restore_ready_s': t_ready}
-        cpu_dst = dst.cpu() - cpu0
+        sample['cpu_dst'] = dst.cpu() - cpu0
         if sc.touch:
             # Random pages of the test area, timed by the guest, while
             # a lazy restore still loads
@@ -448,13 +493,17 @@ class Bench:
             if not ev:
                 raise RuntimeError(f'{tag}: no X_RAM_RESIDENT')
             ts = ev['timestamp']
+            data = ev['data']
             sample.update({
                 'restore_resident_s': ts['seconds'] +
                 ts['microseconds'] / 1e6 - wall0,
-                'restore_resident_event_ms': ev['data']['ms'],
-                'restore_resident_bytes': ev['data']['bytes']})
+                'restore_resident_event_ms': data['ms'],
+                'restore_resident_bytes': data['bytes'],
+                'faults': data.get('faults'),
+                'faults_first_s': data.get('faults-first-second'),
+                'prefetched_pages': data.get('prefetched')})
             # The restore's CPU: until every page is resident
-            cpu_dst = dst.cpu() - cpu0
+            sample['cpu_dst'] = dst.cpu() - cpu0
         if sc.touch:
             _, _, m = dst.con.wait_for(
                 r'TOUCH n=(\d+) p50=([\d.]+) p90=([\d.]+) p99=([\d.]+) '
@@ -468,20 +517,8 @@ class Bench:
                            'touch_bad': int(m.group(6)),
                            'touch_ms': int(m.group(7))})
         dst.vm.cmd('stop')
-        sample = dict(self.sample(build, tag, measured, info, t_save,
-                                  (0, 0), (cpu_src, cpu_dst)),
-                      **sample)
-        sample.update({'restore_lazy': lazy,
-                       'file_bytes': os.path.getsize(path),
-                       'file_fs': 'tmpfs' if fdir == self.shm else
-                       'disk (build/)',
-                       'restore_status': dinfo['status']})
         sample.update(verdict)
-        os.unlink(path)
-        if measured:
-            sample.update(self.guest_verify(dst))
-        src.close()
-        return dst, sample
+        return dst, sample, dinfo
 
     # -- metrics -----------------------------------------------------------
 

@@ -32,7 +32,19 @@ METRICS = [
     ('gbps_after_first_s', 'throughput after the first second', 'GB/s',
      False),
     ('restore_running_s', 'restore: until the guest runs', 's', True),
-    ('restore_ready_s', 'restore: until all RAM is in', 's', True),
+    ('restore_ready_s', 'restore: until completed (eager: all RAM is in)',
+     's', True),
+    ('restore_resident_s', 'lazy restore: until all RAM is resident', 's',
+     True),
+    ('faults_first_s', 'lazy restore: faults, first second', '', True),
+    ('faults', 'lazy restore: faults', '', True),
+    ('prefetched_pages', 'lazy restore: pages of the working set loaded '
+     'first', '', False),
+    ('faults_first_s_no_prefetch', 'lazy restore without the working set: '
+     'faults, first second', '', True),
+    ('touch_ms', 'guest touch: all done', 'ms', True),
+    ('touch_ms_no_prefetch', 'guest touch without the working set: all '
+     'done', 'ms', True),
     ('touch_p50_us', 'guest touch p50', 'us', True),
     ('touch_p90_us', 'guest touch p90', 'us', True),
     ('touch_p99_us', 'guest touch p99', 'us', True),
@@ -270,7 +282,8 @@ def markdown(result, summary):
                 frac = ' / '.join(
                     f"{row[b]['median'] / lim['unix_gbps']:.0%}"
                     for b in ('vanilla', 'patched') if b in row)
-            lines.append(f'| {label} ({unit}) | {cells[0]} | {cells[1]} | '
+            unit = f' ({unit})' if unit else ''
+            lines.append(f'| {label}{unit} | {cells[0]} | {cells[1]} | '
                          f'{ratio} | {frac} |')
         lines.append('')
     return '\n'.join(lines)

@@ -43,7 +43,14 @@
  *   savevm is refused before residency (a migration blocker), and
  *   migrate-recover with the changed file is refused, leaving it
  *   paused; cut: a file truncated before the restore fails it before
- *   the guest runs ("the file is truncated").  A destination that is
+ *   the guest runs ("the file is truncated").  cmdline: the restore
+ *   runs in a destination started with -incoming file: and the
+ *   capabilities as -global (no QMP before it).  working-set: with
+ *   x-working-set, a sidecar that is not a working set is ignored; the
+ *   first restore records the pages the test read (slow reads keep
+ *   them faulting) in <image>.wss, a second restore of the same image
+ *   into a new destination loads them first (X_RAM_RESIDENT's
+ *   prefetched), and the same reads fault less.  A destination that is
  *   upstream must refuse the capabilities, and restores the file
  *   eagerly (the fault cases stop there).
  * - xbzrle/: the source's xbzrle-cache statistics count encoded pages:
@@ -204,6 +211,8 @@ typedef struct {
     bool lazy;          /* mapped-ram: postcopy-ram on the restore side */
     bool lazy_x;        /* lazy: x-lazy-restore, not postcopy-ram */
     bool lazy_fd;       /* lazy: the file in an fd set, as libvirt does */
+    bool lazy_cmdline;  /* lazy: -incoming file: and -global, no QMP */
+    bool lazy_wss;      /* lazy: twice, the second with the working set */
     LazyFault lazy_fault;
 } ExactCase;
 
@@ -333,7 +342,16 @@ static const char *dst_binary_var(const ExactCase *c)
         env = "PREAD_EIO_AFTER=1000000 PREAD_DELAY_US=2000";
         break;
     default:
-        return "QTEST_QEMU_BINARY_DST";
+        if (!c->lazy_cmdline && !c->lazy_wss) {
+            return "QTEST_QEMU_BINARY_DST";
+        }
+        /*
+         * The restore starts before QMP is up, and its events before
+         * qmp_capabilities are lost: slower reads (1 ms) keep it going
+         * until the test looks
+         */
+        env = "PREAD_EIO_AFTER=1000000 PREAD_DELAY_US=1000";
+        break;
     }
     g_assert(bin);
     cmd = g_strdup_printf("env LD_PRELOAD=%s/pread-eio.so %s %s", test_dir,
@@ -344,10 +362,12 @@ static const char *dst_binary_var(const ExactCase *c)
 
 /*
  * @mem_path: the RAM's shared file, or NULL for anonymous RAM;
+ * @incoming: options for the incoming side ("-incoming defer"), or NULL;
  * @vhost_sock: a vhost-user-blk backend's socket, or NULL
  */
 static QTestState *start_qemu(const char *var, const char *mem_path,
-                              bool incoming, bool oob, const char *vhost_sock)
+                              const char *incoming, bool oob,
+                              const char *vhost_sock)
 {
     QList *qmp_caps = NULL;
     /* With a device to drive, no guest code may run: qtest's accelerator */
@@ -361,9 +381,9 @@ static QTestState *start_qemu(const char *var, const char *mem_path,
         g_strdup_printf("memory-backend-ram,id=ram0,size=%dM", RAM_MIB);
     g_autofree char *args = g_strdup_printf(
         "%s-nodefaults -display none -S -m %dM "
-        "-object %s -machine pc,memory-backend=ram0%s%s",
+        "-object %s -machine pc,memory-backend=ram0 %s%s",
         vhost_sock ? "" : "-accel kvm -accel tcg ", RAM_MIB, backend,
-        incoming ? " -incoming defer" : "", vhost);
+        incoming ?: "", vhost);
 
     if (oob) {
         /* migrate-recover is sent out of band */
@@ -733,8 +753,10 @@ static char *wait_failed(QTestState *qts)
  */
 static bool run_lazy_restore(QTestState *to, const ExactCase *c,
                              const char *file, const char *uri,
-                             uint64_t pages_offset, const uint8_t *src)
+                             uint64_t pages_offset, const uint8_t *src,
+                             unsigned pass, uint64_t *faults)
 {
+    g_autofree char *wss = g_strdup_printf("%s.wss", file);
     /* x-lazy-restore pauses after completed */
     const char *ungoals[] = { "failed", c->lazy_x ? NULL : "completed", NULL };
     const char *running = c->lazy_x ? "completed" : "postcopy-active";
@@ -742,7 +764,7 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
     g_autofree char *desc = NULL;
     g_autofree char *out = NULL;
     const char *in_uri = uri;
-    QDict *rsp, *ev;
+    QDict *rsp, *ev, *data;
 
     if (!capability_known(to, "x-lazy-restore")) {
         /* Upstream 10.2 has no lazy restore, and refuses the pair */
@@ -766,9 +788,26 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
         return true;
     }
 
+    if (c->lazy_cmdline) {
+        /* Started with the file: the restore runs already */
+        g_assert(capability_on(to, c->lazy_x ? "x-lazy-restore" :
+                               "postcopy-ram"));
+        goto started;
+    }
+    if (pass) {
+        /* A new destination: as run_mapped_ram() set the first one */
+        migrate_set_capability(to, "mapped-ram", true);
+        if (c->multifd) {
+            migrate_set_capability(to, "multifd", true);
+            migrate_set_parameter_int(to, "multifd-channels", 2);
+        }
+    }
     migrate_set_capability(to, c->lazy_x ? "x-lazy-restore" : "postcopy-ram",
                            true);
     migrate_set_capability(to, "events", true);
+    if (c->lazy_wss) {
+        migrate_set_capability(to, "x-working-set", true);
+    }
     if (c->lazy_fd) {
         /*
          * libvirt hands QEMU the file it opened, in an fd set: mapped-ram
@@ -794,6 +833,7 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
     }
     migrate_incoming_qmp(to, in_uri, NULL, "{}");
 
+started:
     switch (c->lazy_fault) {
     case LAZY_EIO:
         /* The shim fails one read: the restore pauses, alive */
@@ -834,7 +874,15 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
         return false;
     default:
         /* Running before all of RAM is in: read some of it meanwhile */
-        migration_event_wait(to, running);
+        if (c->lazy_cmdline) {
+            wait_for_migration_status(to, running, ungoals);
+        } else {
+            migration_event_wait(to, running);
+        }
+        if (pass) {
+            /* The working set loads first: 1 ms a read (the shim) */
+            g_usleep(300 * 1000);
+        }
         read_through_destination(to, src, 0);
         status = migrate_query_status(to);
         if (strcmp(status, "completed") || c->lazy_x) {
@@ -858,10 +906,28 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
         wait_for_migration_complete(to);
     }
     ev = qtest_qmp_eventwait_ref(to, "X_RAM_RESIDENT");
+    data = qdict_get_qdict(ev, "data");
     g_test_message("lazy restore: resident: %" PRId64 " bytes after %"
-                   PRId64 " ms",
-                   qdict_get_int(qdict_get_qdict(ev, "data"), "bytes"),
-                   qdict_get_int(qdict_get_qdict(ev, "data"), "ms"));
+                   PRId64 " ms, %" PRId64 " faults (%" PRId64 " in the "
+                   "first second), %" PRId64 " pages of the working set "
+                   "loaded first", qdict_get_int(data, "bytes"),
+                   qdict_get_int(data, "ms"), qdict_get_int(data, "faults"),
+                   qdict_get_int(data, "faults-first-second"),
+                   qdict_get_int(data, "prefetched"));
+    if (c->lazy_wss && !pass) {
+        /* The first restore loads no working set, and records one */
+        g_assert_cmpint(qdict_get_int(data, "prefetched"), ==, 0);
+        g_assert(g_file_test(wss, G_FILE_TEST_IS_REGULAR));
+        *faults = qdict_get_int(data, "faults");
+        qobject_unref(ev);
+        return true;
+    }
+    if (c->lazy_wss) {
+        /* The second loads it first: the same reads fault less */
+        g_assert_cmpint(qdict_get_int(data, "prefetched"), >, 0);
+        g_assert_cmpint(qdict_get_int(data, "faults"), <, *faults);
+        unlink(wss);
+    }
     qobject_unref(ev);
     /* From now on the file is not needed: the comparison proves it */
     g_assert_cmpint(truncate(file, 0), ==, 0);
@@ -869,12 +935,38 @@ static bool run_lazy_restore(QTestState *to, const ExactCase *c,
 }
 
 /*
+ * Quit the destination *@pto, and start another one on new RAM at
+ * @dst_path (*@dst_fd: its file, or -1 for anonymous RAM) with the
+ * incoming options @incoming
+ */
+static QTestState *restart_destination(QTestState **pto, const ExactCase *c,
+                                       const char *dst_path, int *dst_fd,
+                                       const char *incoming)
+{
+    qtest_quit(*pto);
+    if (*dst_fd >= 0) {
+        close(*dst_fd);
+    }
+    *pto = start_qemu(dst_binary_var(c), c->dst == DST_ANON ? NULL : dst_path,
+                      incoming, c->lazy, NULL);
+    *dst_fd = -1;
+    if (c->dst != DST_ANON) {
+        *dst_fd = open(dst_path, O_RDONLY);
+        g_assert_cmpint(*dst_fd, >=, 0);
+        unlink(dst_path);
+    }
+    return *pto;
+}
+
+/*
  * Save to a mapped-ram file, and restore it: returns whether the
  * destination's RAM must now be the source's
  */
-static bool run_mapped_ram(QTestState *from, QTestState *to,
-                           const ExactCase *c, const uint8_t *src)
+static bool run_mapped_ram(QTestState *from, QTestState **pto,
+                           const ExactCase *c, const uint8_t *src,
+                           const char *dst_path, int *dst_fd)
 {
+    QTestState *to = *pto;
     /*
      * direct-io: a filesystem on a disk (the root's ext4 here), where
      * O_DIRECT bypasses the page cache; tmpfs may lack O_DIRECT or only
@@ -943,8 +1035,33 @@ static bool run_mapped_ram(QTestState *from, QTestState *to,
      * opened the file, on every channel, when migrate-incoming returns:
      * nothing is left behind if the case fails from here.
      */
-    if (c->lazy) {
-        ret = run_lazy_restore(to, c, file, uri, pages_offset, src);
+    if (c->lazy_cmdline && capability_known(to, "x-lazy-restore")) {
+        /*
+         * As a script would: a new destination restores the file it is
+         * started with, the capabilities given as -global
+         */
+        g_autofree char *incoming = g_strdup_printf(
+            "-global migration.mapped-ram=on -global migration.x-events=on "
+            "-global migration.%s=on -incoming %s",
+            c->lazy_x ? "x-lazy-restore" : "x-postcopy-ram", uri);
+
+        to = restart_destination(pto, c, dst_path, dst_fd, incoming);
+    }
+    if (c->lazy_wss && capability_known(to, "x-working-set")) {
+        uint64_t faults = 0;
+        g_autofree char *wss = g_strdup_printf("%s.wss", file);
+
+        /* A sidecar that is not a working set is ignored, and replaced */
+        g_assert(g_file_set_contents(wss, "not a working set", -1, NULL));
+        ret = run_lazy_restore(to, c, file, uri, pages_offset, src, 0,
+                               &faults);
+        /* The same image again, with the working set of the first */
+        to = restart_destination(pto, c, dst_path, dst_fd,
+                                 "-incoming defer");
+        ret = run_lazy_restore(to, c, file, uri, pages_offset, src, 1,
+                               &faults);
+    } else if (c->lazy) {
+        ret = run_lazy_restore(to, c, file, uri, pages_offset, src, 0, NULL);
     } else {
         migrate_incoming_qmp(to, uri, NULL, "{}");
         wait_for_migration_complete(to);
@@ -1508,14 +1625,14 @@ static void test_exact(const void *opaque)
         src_pid = start_vhost_user_blk(vub_src, vub_img);
         vhost_dst_pid = start_vhost_user_blk(vub_dst, vub_img);
     }
-    from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, false, false,
+    from = start_qemu("QTEST_QEMU_BINARY_SRC", src_path, NULL, false,
                       vub_src);
     if (c->no_thp) {
         /* Inherited by the destination QEMU, and only by it */
         g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), ==, 0);
     }
     to = start_qemu(dst_binary_var(c), c->dst == DST_ANON ? NULL : dst_path,
-                    true, c->recover || c->lazy, vub_dst);
+                    "-incoming defer", c->recover || c->lazy, vub_dst);
     if (c->no_thp) {
         g_assert_cmpint(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0), ==, 0);
     }
@@ -1535,7 +1652,7 @@ static void test_exact(const void *opaque)
 
     switch (c->path) {
     case PATH_MAPPED_RAM:
-        compare = run_mapped_ram(from, to, c, src);
+        compare = run_mapped_ram(from, &to, c, src, dst_path, &dst_fd);
         break;
     case PATH_XBZRLE:
         run_xbzrle(from, to, src);
@@ -1598,6 +1715,12 @@ static const ExactCase cases[] = {
       .multifd = true, .dst = DST_HUGETLB },
     { "mapped-ram/lazy-fd", PATH_MAPPED_RAM, .lazy = true, .lazy_fd = true },
     { "mapped-ram/lazy-x", PATH_MAPPED_RAM, .lazy = true, .lazy_x = true },
+    { "mapped-ram/lazy-working-set", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_x = true, .lazy_wss = true },
+    { "mapped-ram/lazy-cmdline", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_cmdline = true },
+    { "mapped-ram/lazy-x-cmdline-anon", PATH_MAPPED_RAM, .lazy = true,
+      .lazy_x = true, .lazy_cmdline = true, .dst = DST_ANON },
     { "mapped-ram/lazy-x-fd-multifd", PATH_MAPPED_RAM, .lazy = true,
       .lazy_x = true, .lazy_fd = true, .multifd = true },
     { "mapped-ram/lazy-eio", PATH_MAPPED_RAM, .lazy = true,
