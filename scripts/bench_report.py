@@ -32,8 +32,8 @@ METRICS = [
     ('gbps_after_first_s', 'throughput after the first second', 'GB/s',
      False),
     ('restore_running_s', 'restore: until the guest runs', 's', True),
-    ('restore_ready_s', 'restore: until completed (eager: all RAM is in)',
-     's', True),
+    # For a lazy restore: until completed, the device state loaded
+    ('restore_ready_s', 'restore: until all RAM is in', 's', True),
     ('restore_resident_s', 'lazy restore: until all RAM is resident', 's',
      True),
     ('faults_first_s', 'lazy restore: faults, first second', '', True),
